@@ -1,0 +1,1 @@
+"""Inference engine backends: one small adapter per way of running a model."""
