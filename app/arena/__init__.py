@@ -1,0 +1,1 @@
+"""Battle lifecycle: the registry, pair sampling, turns, votes and the anonymity rules."""

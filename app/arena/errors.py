@@ -1,0 +1,8 @@
+"""Errors the arena raises on bad requests; the web layer maps `status` to the HTTP status."""
+
+
+class ArenaError(Exception):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status

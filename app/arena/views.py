@@ -1,0 +1,61 @@
+"""What a visitor may see of a battle. The one place that decides when names are shown.
+
+Before the vote of an anonymous battle, sides are only "a" and "b": no model name, no
+per-model timing, no raw error text (an error message could name its model).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.db.models import Battle, Generation
+
+PUBLIC_FAILURE = "This answer could not be generated. You can start a new battle."
+
+
+def names_visible(battle: Battle) -> bool:
+    return battle.mode != "anonymous" or battle.vote is not None
+
+
+def generation_view(gen: Generation, reveal: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "status": gen.status,
+        "text": gen.text if gen.status == "done" else "",
+        "finish_reason": gen.finish_reason if gen.status == "done" else None,
+        "error": PUBLIC_FAILURE if gen.status == "failed" else None,
+    }
+    if reveal:
+        view |= {
+            "model": gen.model,
+            "completion_tokens": gen.completion_tokens,
+            "ttft_ms": gen.ttft_ms,
+            "latency_ms": gen.latency_ms,
+        }
+    return view
+
+
+def battle_view(battle: Battle) -> dict[str, Any]:
+    reveal = names_visible(battle)
+    turns = []
+    for turn in battle.turns:
+        sides = {g.side: generation_view(g, reveal) for g in turn.generations}
+        turns.append({"index": turn.index, "prompt": turn.prompt, **sides})
+    last = battle.turns[-1].generations if battle.turns else []
+    finished = bool(last) and all(g.status == "done" for g in last)
+    failed = any(g.status == "failed" for g in last)
+    view: dict[str, Any] = {
+        "id": str(battle.id),
+        "mode": battle.mode,
+        "image": battle.image_sha256,
+        "turns": turns,
+        "finished": finished,
+        "failed": failed,
+        "can_vote": battle.mode != "direct" and battle.vote is None and finished and not failed,
+        "vote": None,
+        "models": None,
+    }
+    if reveal:
+        view["models"] = {"a": battle.model_a, "b": battle.model_b}
+    if battle.vote is not None:
+        view["vote"] = {"winner": battle.vote.winner}
+    return view

@@ -1,0 +1,80 @@
+"""All settings, from environment variables prefixed ARENA_ (and an optional .env file).
+
+No other module reads the environment: they take a `Settings` instance.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARENA_", env_file=".env", extra="ignore")
+
+    # Storage adapters. The embedded default is SQLite + in-process queue + local blobs.
+    database_url: str = "sqlite+aiosqlite:///./var/arena.db"
+    redis_url: str | None = None  # None → in-process queue (one process only)
+    redis_prefix: str = "arena:"
+    data_dir: Path = Path("./var")
+    blob_dir: Path | None = None  # default: data_dir / "blobs"
+    models_file: Path = REPO_ROOT / "models.yaml"
+
+    # Secrets: set both in production. Without them a random value is kept in data_dir.
+    secret_key: str | None = None
+    ip_hash_salt: str | None = None
+    cookie_secure: bool = False
+
+    # Uploads and turns.
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_image_side: int = 1536
+    max_prompt_chars: int = 4000
+    max_turns: int = 6
+    terms_version: str = "2026-11-01"
+
+    # Queue protocol.
+    lease_ms: int = 15_000  # a job idle this long in another worker's hands is reclaimed
+    max_attempts: int = 3
+    heartbeat_ttl_s: float = 6.0
+    heartbeat_interval_s: float = 1.0
+    stream_maxlen: int = 20_000
+    stream_ttl_s: int = 24 * 3600
+    max_queue_depth_per_worker: int = 256  # above this the arena says it is busy
+
+    # Web.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    embedded_workers: bool = False  # run workers inside the web process (demo)
+    sse_ping_s: float = 10.0
+
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def blobs_path(self) -> Path:
+        return self.blob_dir or (self.data_dir / "blobs")
+
+    def resolved_secret(self, name: str) -> str:
+        """Return the configured secret or one kept in data_dir so restarts keep sessions."""
+        value = getattr(self, name)
+        if value:
+            return str(value)
+        path = self.data_dir / f".{name}"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(32)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

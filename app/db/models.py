@@ -1,0 +1,204 @@
+"""The arena's tables. Schema changes go through Alembic (migrations/)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
+SIDES = ("a", "b")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Visitor(Base):
+    """A browser, identified by a signed session cookie; the IP only as a salted hash."""
+
+    __tablename__ = "visitors"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip_hash: Mapped[str] = mapped_column(String(64), index=True)
+    banned: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Consent(Base):
+    """Acceptance of the terms of use (conversations may be released for research)."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    visitor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visitors.id"), index=True)
+    terms_version: Mapped[str] = mapped_column(String(32))
+    accepted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip_hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("visitor_id", "terms_version"),)
+
+
+class ModelEntry(Base):
+    """The registry as synced from models.yaml; the admin may change weight/enabled later."""
+
+    __tablename__ = "models"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sampling: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_new_tokens: Mapped[int] = mapped_column(Integer, default=256)
+    concurrency: Mapped[int] = mapped_column(Integer, default=16)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ImageBlob(Base):
+    """A normalised image; the sha256 of its re-encoded bytes is its key in the blob store."""
+
+    __tablename__ = "images"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    phash: Mapped[str] = mapped_column(String(32), index=True)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(Integer)
+    mime: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Battle(Base):
+    """A conversation with one or two models. mode: anonymous | side_by_side | direct."""
+
+    __tablename__ = "battles"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    visitor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visitors.id"), index=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    model_a: Mapped[str] = mapped_column(ForeignKey("models.name"))
+    model_b: Mapped[str | None] = mapped_column(ForeignKey("models.name"), nullable=True)
+    image_sha256: Mapped[str | None] = mapped_column(
+        ForeignKey("images.sha256"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ip_hash: Mapped[str] = mapped_column(String(64))
+    moderation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    turns: Mapped[list[Turn]] = relationship(
+        back_populates="battle", order_by="Turn.index", cascade="all, delete-orphan"
+    )
+    vote: Mapped[Vote | None] = relationship(back_populates="battle", uselist=False)
+
+    __table_args__ = (
+        CheckConstraint("mode in ('anonymous', 'side_by_side', 'direct')", name="mode"),
+    )
+
+
+class Turn(Base):
+    """One user message in a battle; each side answers it with one Generation."""
+
+    __tablename__ = "turns"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    battle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("battles.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    prompt: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    battle: Mapped[Battle] = relationship(back_populates="turns")
+    generations: Mapped[list[Generation]] = relationship(
+        back_populates="turn", order_by="Generation.side", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (UniqueConstraint("battle_id", "index"),)
+
+
+class Generation(Base):
+    """One model's answer to one turn. The worker, not the browser, writes the result."""
+
+    __tablename__ = "generations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    turn_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"))
+    side: Mapped[str] = mapped_column(String(1))
+    model: Mapped[str] = mapped_column(ForeignKey("models.name"), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    ttft_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finish_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    turn: Mapped[Turn] = relationship(back_populates="generations")
+
+    __table_args__ = (
+        UniqueConstraint("turn_id", "side"),
+        CheckConstraint("side in ('a', 'b')", name="side"),
+        CheckConstraint("status in ('queued', 'running', 'done', 'failed')", name="status"),
+    )
+
+
+class Vote(Base):
+    """Exactly one vote per battle, enforced by the primary key on battle_id."""
+
+    __tablename__ = "votes"
+
+    battle_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("battles.id", ondelete="CASCADE"), primary_key=True
+    )
+    visitor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visitors.id"), index=True)
+    winner: Mapped[str] = mapped_column(String(16))
+    anonymous: Mapped[bool] = mapped_column(Boolean)
+    ip_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    battle: Mapped[Battle] = relationship(back_populates="vote")
+
+    __table_args__ = (
+        CheckConstraint(
+            "winner in ('model_a', 'model_b', 'tie', 'tie (bothbad)')", name="winner"
+        ),
+    )
+
+
+Index("ix_generations_turn", Generation.turn_id)

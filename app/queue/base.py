@@ -1,0 +1,75 @@
+"""Types shared by both queue adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job handed to one worker; it stays pending until acked or reclaimed after its lease."""
+
+    model: str
+    message_id: str
+    generation_id: str
+    reclaimed: bool = False
+
+
+@dataclass(frozen=True)
+class QueueEvent:
+    """One event of a generation's stream. `id` orders events and is the resume cursor."""
+
+    generation_id: str
+    id: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    worker_id: str
+    model: str
+    in_flight: int = 0
+    concurrency: int = 0
+    tokens_per_s: float = 0.0
+    ttft_ms: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def stream_id_key(stream_id: str) -> tuple[int, int]:
+    """Order stream ids like Redis does ("ms-seq")."""
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class JobQueue(Protocol):
+    # Jobs.
+    async def enqueue(self, model: str, generation_id: str) -> str: ...
+
+    async def claim(
+        self, model: str, consumer: str, count: int, block_ms: int
+    ) -> list[ClaimedJob]: ...
+
+    async def extend(self, model: str, consumer: str, message_ids: list[str]) -> None: ...
+
+    async def ack(self, model: str, message_id: str) -> None: ...
+
+    async def dead_letter(self, model: str, generation_id: str, reason: str) -> None: ...
+
+    async def depth(self, model: str) -> int: ...
+
+    # Generation event streams.
+    async def publish(self, generation_id: str, data: dict[str, Any]) -> str: ...
+
+    async def finish_stream(self, generation_id: str) -> None: ...
+
+    async def read(self, cursors: dict[str, str], block_ms: int) -> list[QueueEvent]: ...
+
+    # Worker liveness.
+    async def heartbeat(self, info: WorkerInfo, ttl_s: float) -> None: ...
+
+    async def remove_worker(self, model: str, worker_id: str) -> None: ...
+
+    async def live_workers(self, model: str) -> list[WorkerInfo]: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,138 @@
+"""In-process adapter for the embedded default: same semantics as Redis, one process only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.queue.base import ClaimedJob, QueueEvent, WorkerInfo, stream_id_key
+
+
+@dataclass
+class _Pending:
+    generation_id: str
+    consumer: str
+    since: float
+
+
+@dataclass
+class _JobStream:
+    waiting: deque[tuple[str, str]] = field(default_factory=deque)
+    pending: dict[str, _Pending] = field(default_factory=dict)
+
+
+class MemoryQueue:
+    def __init__(self, *, lease_ms: int = 15_000, **_ignored: Any) -> None:
+        self.lease_ms = lease_ms
+        self._seq = 0
+        self._jobs: dict[str, _JobStream] = {}
+        self._events: dict[str, list[QueueEvent]] = {}
+        self._workers: dict[tuple[str, str], tuple[WorkerInfo, float]] = {}
+        self._changed = asyncio.Condition()
+        self._dead: list[tuple[str, str, str]] = []
+
+    def _next_id(self) -> str:
+        self._seq += 1
+        return f"{int(time.time() * 1000)}-{self._seq}"
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _wait(self, block_ms: int) -> None:
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), block_ms / 1000)
+
+    async def enqueue(self, model: str, generation_id: str) -> str:
+        message_id = self._next_id()
+        self._jobs.setdefault(model, _JobStream()).waiting.append((message_id, generation_id))
+        await self._notify()
+        return message_id
+
+    def _take(self, model: str, consumer: str, count: int) -> list[ClaimedJob]:
+        stream = self._jobs.setdefault(model, _JobStream())
+        now = time.monotonic()
+        jobs: list[ClaimedJob] = []
+        for message_id, p in stream.pending.items():
+            if len(jobs) >= count:
+                break
+            if (now - p.since) * 1000 >= self.lease_ms:
+                p.consumer, p.since = consumer, now
+                jobs.append(ClaimedJob(model, message_id, p.generation_id, True))
+        while stream.waiting and len(jobs) < count:
+            message_id, generation_id = stream.waiting.popleft()
+            stream.pending[message_id] = _Pending(generation_id, consumer, now)
+            jobs.append(ClaimedJob(model, message_id, generation_id))
+        return jobs
+
+    async def claim(
+        self, model: str, consumer: str, count: int, block_ms: int
+    ) -> list[ClaimedJob]:
+        jobs = self._take(model, consumer, count)
+        if not jobs and block_ms:
+            await self._wait(block_ms)
+            jobs = self._take(model, consumer, count)
+        return jobs
+
+    async def extend(self, model: str, consumer: str, message_ids: list[str]) -> None:
+        stream = self._jobs.setdefault(model, _JobStream())
+        now = time.monotonic()
+        for message_id in message_ids:
+            if message_id in stream.pending:
+                stream.pending[message_id].consumer = consumer
+                stream.pending[message_id].since = now
+
+    async def ack(self, model: str, message_id: str) -> None:
+        self._jobs.setdefault(model, _JobStream()).pending.pop(message_id, None)
+
+    async def dead_letter(self, model: str, generation_id: str, reason: str) -> None:
+        self._dead.append((model, generation_id, reason))
+
+    async def depth(self, model: str) -> int:
+        stream = self._jobs.setdefault(model, _JobStream())
+        return len(stream.waiting) + len(stream.pending)
+
+    async def publish(self, generation_id: str, data: dict[str, Any]) -> str:
+        event = QueueEvent(generation_id, self._next_id(), data)
+        self._events.setdefault(generation_id, []).append(event)
+        await self._notify()
+        return event.id
+
+    async def finish_stream(self, generation_id: str) -> None:
+        """Streams are dropped after an hour so a long-running demo does not grow forever."""
+        loop = asyncio.get_running_loop()
+        loop.call_later(3600, self._events.pop, generation_id, None)
+
+    def _collect(self, cursors: dict[str, str]) -> list[QueueEvent]:
+        out: list[QueueEvent] = []
+        for generation_id, cursor in cursors.items():
+            after = stream_id_key(cursor or "0-0")
+            out.extend(
+                e for e in self._events.get(generation_id, []) if stream_id_key(e.id) > after
+            )
+        return out
+
+    async def read(self, cursors: dict[str, str], block_ms: int) -> list[QueueEvent]:
+        events = self._collect(cursors)
+        if not events and block_ms:
+            await self._wait(block_ms)
+            events = self._collect(cursors)
+        return events
+
+    async def heartbeat(self, info: WorkerInfo, ttl_s: float) -> None:
+        self._workers[(info.model, info.worker_id)] = (info, time.monotonic() + ttl_s)
+
+    async def remove_worker(self, model: str, worker_id: str) -> None:
+        self._workers.pop((model, worker_id), None)
+
+    async def live_workers(self, model: str) -> list[WorkerInfo]:
+        now = time.monotonic()
+        return [i for (m, _), (i, exp) in self._workers.items() if m == model and exp > now]
+
+    async def close(self) -> None:
+        return None

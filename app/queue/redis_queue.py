@@ -1,0 +1,154 @@
+"""Redis Streams adapter: `jobs:{model}` with group `workers`, `gen:{id}` event streams."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from app.queue.base import ClaimedJob, QueueEvent, WorkerInfo
+
+GROUP = "workers"
+
+
+class RedisQueue:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "arena:",
+        lease_ms: int = 15_000,
+        stream_maxlen: int = 20_000,
+        stream_ttl_s: int = 86_400,
+    ) -> None:
+        self.redis = aioredis.from_url(url, decode_responses=True)
+        self.prefix = prefix
+        self.lease_ms = lease_ms
+        self.stream_maxlen = stream_maxlen
+        self.stream_ttl_s = stream_ttl_s
+        self._groups: set[str] = set()
+
+    def _jobs(self, model: str) -> str:
+        return f"{self.prefix}jobs:{model}"
+
+    def _gen(self, generation_id: str) -> str:
+        return f"{self.prefix}gen:{generation_id}"
+
+    async def _ensure_group(self, model: str) -> None:
+        key = self._jobs(model)
+        if key in self._groups:
+            return
+        try:
+            await self.redis.xgroup_create(key, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups.add(key)
+
+    async def enqueue(self, model: str, generation_id: str) -> str:
+        await self._ensure_group(model)
+        return await self.redis.xadd(self._jobs(model), {"generation_id": generation_id})
+
+    async def claim(
+        self, model: str, consumer: str, count: int, block_ms: int
+    ) -> list[ClaimedJob]:
+        """Reclaim jobs whose lease ran out (their worker died) before taking new ones."""
+        await self._ensure_group(model)
+        key = self._jobs(model)
+        jobs: list[ClaimedJob] = []
+        _next, stale, _deleted = await self.redis.xautoclaim(
+            key, GROUP, consumer, min_idle_time=self.lease_ms, start_id="0-0", count=count
+        )
+        for message_id, fields in stale:
+            if fields:
+                jobs.append(ClaimedJob(model, message_id, fields["generation_id"], True))
+        if len(jobs) >= count:
+            return jobs
+        reply = await self.redis.xreadgroup(
+            GROUP, consumer, {key: ">"}, count=count - len(jobs), block=block_ms or None
+        )
+        for _stream, messages in reply or []:
+            for message_id, fields in messages:
+                jobs.append(ClaimedJob(model, message_id, fields["generation_id"]))
+        return jobs
+
+    async def extend(self, model: str, consumer: str, message_ids: list[str]) -> None:
+        if message_ids:
+            await self.redis.xclaim(
+                self._jobs(model), GROUP, consumer, 0, message_ids, justid=True
+            )
+
+    async def ack(self, model: str, message_id: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xack(self._jobs(model), GROUP, message_id)
+        pipe.xdel(self._jobs(model), message_id)
+        await pipe.execute()
+
+    async def dead_letter(self, model: str, generation_id: str, reason: str) -> None:
+        await self.redis.xadd(
+            f"{self.prefix}dead:{model}",
+            {"generation_id": generation_id, "reason": reason[:2000], "at": str(time.time())},
+            maxlen=10_000,
+            approximate=True,
+        )
+
+    async def depth(self, model: str) -> int:
+        """Jobs waiting plus jobs in flight."""
+        await self._ensure_group(model)
+        for group in await self.redis.xinfo_groups(self._jobs(model)):
+            if group["name"] == GROUP:
+                return int(group.get("lag") or 0) + int(group.get("pending") or 0)
+        return 0
+
+    async def publish(self, generation_id: str, data: dict[str, Any]) -> str:
+        return await self.redis.xadd(
+            self._gen(generation_id),
+            {"e": json.dumps(data, separators=(",", ":"))},
+            maxlen=self.stream_maxlen,
+            approximate=True,
+        )
+
+    async def finish_stream(self, generation_id: str) -> None:
+        await self.redis.expire(self._gen(generation_id), self.stream_ttl_s)
+
+    async def read(self, cursors: dict[str, str], block_ms: int) -> list[QueueEvent]:
+        if not cursors:
+            return []
+        streams = {self._gen(g): c or "0-0" for g, c in cursors.items()}
+        reply = await self.redis.xread(streams, block=block_ms or None, count=512)
+        events: list[QueueEvent] = []
+        cut = len(self.prefix) + len("gen:")
+        for stream, messages in reply or []:
+            generation_id = stream[cut:]
+            for message_id, fields in messages:
+                events.append(QueueEvent(generation_id, message_id, json.loads(fields["e"])))
+        return events
+
+    async def heartbeat(self, info: WorkerInfo, ttl_s: float) -> None:
+        now = time.time()
+        index = f"{self.prefix}workers:{info.model}"
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(f"{index}:{info.worker_id}", json.dumps(asdict(info)), px=int(ttl_s * 1000))
+        pipe.zadd(index, {info.worker_id: now + ttl_s})
+        pipe.zremrangebyscore(index, "-inf", now)
+        await pipe.execute()
+
+    async def remove_worker(self, model: str, worker_id: str) -> None:
+        index = f"{self.prefix}workers:{model}"
+        await self.redis.delete(f"{index}:{worker_id}")
+        await self.redis.zrem(index, worker_id)
+
+    async def live_workers(self, model: str) -> list[WorkerInfo]:
+        index = f"{self.prefix}workers:{model}"
+        ids = await self.redis.zrangebyscore(index, time.time(), "+inf")
+        if not ids:
+            return []
+        raw = await self.redis.mget([f"{index}:{i}" for i in ids])
+        return [WorkerInfo(**json.loads(r)) for r in raw if r]
+
+    async def close(self) -> None:
+        await self.redis.aclose()

@@ -1,0 +1,1 @@
+"""HTTP: public pages, the JSON API, the SSE relay."""

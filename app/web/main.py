@@ -1,0 +1,159 @@
+"""The FastAPI application: adapters chosen from settings, routes, error pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from app.arena.battles import Limits
+from app.arena.errors import ArenaError
+from app.arena.registry import load_registry, sync_registry
+from app.config import REPO_ROOT, Settings, get_settings
+from app.db.session import make_engine, make_sessionmaker
+from app.queue import make_queue
+from app.storage.blobs import LocalBlobStore
+from app.web import api, pages
+from app.web.limits import BodySizeLimitMiddleware
+from app.web.state import ArenaState
+
+log = logging.getLogger("arena.web")
+
+
+def build_state(settings: Settings) -> ArenaState:
+    engine = make_engine(settings.database_url)
+    return ArenaState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=make_sessionmaker(engine),
+        queue=make_queue(
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            lease_ms=settings.lease_ms,
+            stream_maxlen=settings.stream_maxlen,
+            stream_ttl_s=settings.stream_ttl_s,
+        ),
+        blobs=LocalBlobStore(settings.blobs_path),
+        ip_salt=settings.resolved_secret("ip_hash_salt"),
+        limits=Limits(
+            max_prompt_chars=settings.max_prompt_chars,
+            max_turns=settings.max_turns,
+            max_queue_depth_per_worker=settings.max_queue_depth_per_worker,
+        ),
+    )
+
+
+async def start_embedded_workers(state: ArenaState) -> list[asyncio.Task[None]]:
+    """The demo runs one worker per enabled model inside the web process."""
+    from app.arena.battles import enabled_models
+    from workers.engines.base import EngineConfig
+    from workers.engines.factory import make_engine as make_model_engine
+    from workers.worker import Worker
+
+    async with state.sessionmaker() as session:
+        models = await enabled_models(session)
+    tasks = []
+    for m in models:
+        engine = make_model_engine(
+            EngineConfig(name=m.name, backend=m.backend, path=m.path, options=m.options)
+        )
+        worker = Worker(
+            model=m.name, engine=engine, queue=state.queue, sessionmaker=state.sessionmaker,
+            blobs=state.blobs, concurrency=m.concurrency,
+            max_attempts=state.settings.max_attempts,
+            heartbeat_interval_s=state.settings.heartbeat_interval_s,
+            heartbeat_ttl_s=state.settings.heartbeat_ttl_s,
+        )
+        tasks.append(asyncio.create_task(worker.run(), name=f"worker-{m.name}"))
+    return tasks
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = build_state(settings)
+        app.state.arena = state
+        async with state.sessionmaker() as session:
+            await sync_registry(session, load_registry(settings.models_file))
+        workers = await start_embedded_workers(state) if settings.embedded_workers else []
+        try:
+            yield
+        finally:
+            for task in workers:
+                task.cancel()
+            for task in workers:
+                with contextlib.suppress(BaseException):
+                    await task
+            await state.queue.close()
+            await state.engine.dispose()
+
+    app = FastAPI(
+        title="vlm-arena",
+        version="0.1.0",
+        description="Anonymous side-by-side battles between vision-language models.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.resolved_secret("secret_key"),
+        session_cookie="arena_session",
+        max_age=365 * 24 * 3600,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    app.mount("/static", StaticFiles(directory=str(Path(REPO_ROOT) / "static")), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    def _wants_json(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    @app.exception_handler(ArenaError)
+    async def arena_error(request: Request, exc: ArenaError) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": exc.message}, status_code=exc.status)
+        if request.headers.get("HX-Request"):
+            response = pages.templates.TemplateResponse(
+                request, "_error.html", {"message": exc.message}, status_code=exc.status
+            )
+            response.headers["HX-Retarget"] = "#errors"
+            response.headers["HX-Reswap"] = "innerHTML"
+            return response
+        return pages.templates.TemplateResponse(
+            request, "error.html", {"message": exc.message}, status_code=exc.status
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if _wants_json(request):
+            errors = [
+                {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+                for e in exc.errors()
+            ]
+            return JSONResponse({"detail": errors}, status_code=422)
+        return await arena_error(request, ArenaError("Some fields of the form are invalid.", 422))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict:
+        return {"ok": True}
+
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory app.web.main:app_factory`."""
+    return create_app()
+
+

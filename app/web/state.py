@@ -1,0 +1,25 @@
+"""The long-lived objects one web process holds (built in the app's lifespan)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from app.arena.battles import Limits
+from app.config import Settings
+from app.queue import JobQueue
+from app.storage.blobs import LocalBlobStore
+
+
+@dataclass
+class ArenaState:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker
+    queue: JobQueue
+    blobs: LocalBlobStore
+    ip_salt: str
+    limits: Limits
+    rng: random.Random = field(default_factory=random.SystemRandom)

@@ -1,0 +1,126 @@
+"""The SSE relay: both sides of one turn over one connection.
+
+Events are named "a" and "b" (never a model name). Each event's id is a cursor over both
+generation streams ("a=<id>;b=<id>"), so a browser that reconnects with Last-Event-ID
+resumes both sides exactly where it stopped and still ends with the complete answers.
+Data: {"type": "delta"|"reset"|"snapshot"|"done"|"error", ...}; a final "end" event tells
+the page whether it may vote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+
+from app.arena.battles import load_battle
+from app.arena.views import PUBLIC_FAILURE
+from app.db.models import Battle, Generation
+from app.web.render import render_markdown
+from app.web.state import ArenaState
+
+TERMINAL = ("done", "error")
+
+
+def parse_cursor(raw: str | None) -> dict[str, str]:
+    cursors: dict[str, str] = {}
+    for part in (raw or "").split(";"):
+        side, _, value = part.partition("=")
+        if side in ("a", "b") and value and all(c.isdigit() or c == "-" for c in value):
+            cursors[side] = value
+    return cursors
+
+
+def format_cursor(cursors: dict[str, str]) -> str:
+    return ";".join(f"{s}={cursors[s]}" for s in sorted(cursors))
+
+
+def sse(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
+    lines = [f"event: {event}"]
+    if event_id:
+        lines.append(f"id: {event_id}")
+    lines.append("data: " + json.dumps(data, separators=(",", ":")))
+    return "\n".join(lines) + "\n\n"
+
+
+def _final_payload(gen: Generation) -> dict[str, Any]:
+    if gen.status == "failed":
+        return {"type": "error", "message": PUBLIC_FAILURE}
+    return {
+        "type": "done",
+        "text": gen.text,
+        "html": render_markdown(gen.text),
+        "finish_reason": gen.finish_reason,
+    }
+
+
+async def _reload(state: ArenaState, battle_id: Any) -> Battle | None:
+    async with state.sessionmaker() as session:
+        return await load_battle(session, battle_id)
+
+
+async def relay_turn(
+    state: ArenaState, request: Request, battle: Battle, turn_index: int, last_event_id: str | None
+) -> AsyncIterator[str]:
+    turn = battle.turns[turn_index]
+    gens = {g.side: g for g in turn.generations}
+    by_id = {str(g.id): g.side for g in gens.values()}
+    cursors = {s: "0-0" for s in gens} | parse_cursor(last_event_id)
+    finished: set[str] = set()
+    yield "retry: 1000\n\n"
+
+    # Sides already finished in the database are sent whole: that needs no stream history.
+    for side, gen in gens.items():
+        if gen.status in ("done", "failed"):
+            finished.add(side)
+            yield sse(side, _final_payload(gen), format_cursor(cursors))
+
+    while len(finished) < len(gens):
+        if await request.is_disconnected():
+            return
+        pending = {str(g.id): cursors[s] for s, g in gens.items() if s not in finished}
+        events = await state.queue.read(pending, block_ms=int(state.settings.sse_ping_s * 1000))
+        if not events:
+            # No news for a while: check the database in case the stream expired, and ping.
+            fresh = await _reload(state, battle.id)
+            if fresh is not None:
+                for g in fresh.turns[turn_index].generations:
+                    if g.side not in finished and g.status in ("done", "failed"):
+                        finished.add(g.side)
+                        yield sse(g.side, _final_payload(g), format_cursor(cursors))
+            yield ": ping\n\n"
+            continue
+        for event in events:
+            side = by_id[event.generation_id]
+            if side in finished:
+                continue
+            cursors[side] = event.id
+            data = event.data
+            kind = data.get("type")
+            if kind in TERMINAL:
+                fresh = await _reload(state, battle.id)
+                gen = next(
+                    g for g in fresh.turns[turn_index].generations if g.side == side
+                ) if fresh else gens[side]
+                finished.add(side)
+                yield sse(side, _final_payload(gen), format_cursor(cursors))
+            elif kind == "delta":
+                yield sse(side, {"type": "delta", "text": data.get("text", "")},
+                          format_cursor(cursors))
+            elif kind == "reset":
+                yield sse(side, {"type": "reset"}, format_cursor(cursors))
+
+    fresh = await _reload(state, battle.id)
+    failed = fresh is not None and any(
+        g.status == "failed" for g in fresh.turns[turn_index].generations
+    )
+    can_vote = (
+        fresh is not None
+        and fresh.mode != "direct"
+        and fresh.vote is None
+        and turn_index == len(fresh.turns) - 1
+        and not failed
+    )
+    yield sse("end", {"can_vote": can_vote, "failed": failed}, format_cursor(cursors))

@@ -1,0 +1,70 @@
+// Streams the answers of a live turn into the page. Text arrives as deltas and is shown as
+// plain text (textContent); the final answer is replaced by the server's sanitised HTML.
+// EventSource reconnects by itself and sends Last-Event-ID, so a dropped connection
+// resumes where it stopped.
+(function () {
+  "use strict";
+
+  function clearErrors() {
+    var box = document.getElementById("errors");
+    if (box) box.innerHTML = "";
+  }
+
+  function startTurn(section, turnEl) {
+    if (turnEl.dataset.streaming) return;
+    turnEl.dataset.streaming = "1";
+    var battleId = section.dataset.battleId;
+    var turn = turnEl.dataset.turn;
+    var es = new EventSource("/api/battles/" + battleId + "/stream?turn=" + turn);
+    ["a", "b"].forEach(function (side) {
+      es.addEventListener(side, function (ev) {
+        var pane = turnEl.querySelector('.pane[data-side="' + side + '"] .answer');
+        if (!pane) return;
+        var msg = JSON.parse(ev.data);
+        if (msg.type === "delta") {
+          if (pane.dataset.status !== "streaming") { pane.textContent = ""; pane.dataset.status = "streaming"; }
+          pane.textContent += msg.text;
+        } else if (msg.type === "reset") {
+          pane.textContent = "";
+          pane.dataset.status = "streaming";
+        } else if (msg.type === "done") {
+          pane.innerHTML = msg.html;
+          pane.dataset.status = "done";
+        } else if (msg.type === "error") {
+          pane.textContent = "";
+          var p = document.createElement("p");
+          p.className = "error";
+          p.textContent = msg.message;
+          pane.appendChild(p);
+          pane.dataset.status = "failed";
+        }
+      });
+    });
+    es.addEventListener("end", function (ev) {
+      es.close();
+      var msg = JSON.parse(ev.data);
+      turnEl.removeAttribute("data-live");
+      section.querySelectorAll("button.vote").forEach(function (b) { b.disabled = !msg.can_vote; });
+      section.querySelectorAll(".follow-up input, .follow-up button").forEach(function (el) {
+        el.disabled = !!msg.failed;
+      });
+      if (msg.failed) {
+        var votes = section.querySelector(".votes");
+        if (votes) votes.innerHTML = '<p class="error">An answer failed, so this battle can not be voted on. <a href="/">New battle</a></p>';
+      }
+      section.dataset.ended = "1";
+    });
+  }
+
+  function scan(root) {
+    (root || document).querySelectorAll("section.battle").forEach(function (section) {
+      section.querySelectorAll(".turn[data-live]").forEach(function (t) { startTurn(section, t); });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { scan(document); });
+  document.addEventListener("htmx:afterSwap", function (ev) {
+    if (ev.detail && ev.detail.target && ev.detail.target.id !== "errors") clearErrors();
+    scan(document);
+  });
+})();

@@ -1,0 +1,57 @@
+"""Start one worker process for one model (the deployment path, with Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from app.config import Settings
+from app.db.models import ModelEntry
+from app.db.session import make_engine, make_sessionmaker
+from app.queue import make_queue
+from app.storage.blobs import LocalBlobStore
+from workers.engines.base import EngineConfig
+from workers.engines.factory import make_engine as make_model_engine
+from workers.worker import Worker
+
+
+async def run_worker(
+    settings: Settings,
+    model: str,
+    *,
+    concurrency: int | None = None,
+    worker_id: str | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    db = make_engine(settings.database_url)
+    sessionmaker = make_sessionmaker(db)
+    async with sessionmaker() as session:
+        entry = await session.get(ModelEntry, model)
+    if entry is None:
+        raise SystemExit(f"model {model!r} is not in the registry (is `arena serve` synced?)")
+    queue = make_queue(settings.redis_url, prefix=settings.redis_prefix, lease_ms=settings.lease_ms,
+                       stream_maxlen=settings.stream_maxlen, stream_ttl_s=settings.stream_ttl_s)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = Worker(
+        model=model,
+        engine=make_model_engine(
+            EngineConfig(name=entry.name, backend=entry.backend, path=entry.path,
+                         options=entry.options)
+        ),
+        queue=queue,
+        sessionmaker=sessionmaker,
+        blobs=LocalBlobStore(settings.blobs_path),
+        concurrency=concurrency or entry.concurrency,
+        max_attempts=settings.max_attempts,
+        heartbeat_interval_s=settings.heartbeat_interval_s,
+        heartbeat_ttl_s=settings.heartbeat_ttl_s,
+        worker_id=worker_id,
+    )
+    try:
+        await worker.run(stop)
+    finally:
+        await queue.close()
+        await db.dispose()

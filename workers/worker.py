@@ -1,0 +1,288 @@
+"""The inference worker: serves one model, keeps many jobs in flight, persists the results.
+
+Protocol (see app/queue): claim jobs (reclaiming any whose lease ran out because their
+worker died), stream token deltas to `gen:{id}`, write the final answer to the database,
+then ack. While a job runs, the heartbeat loop renews its lease; a dead worker stops
+renewing and a live one takes over, telling the page to clear that side (`reset`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from app.db.models import Battle, Generation, Turn
+from app.queue import ClaimedJob, JobQueue, WorkerInfo
+from app.storage.blobs import LocalBlobStore
+from workers.engines.base import (
+    ChatMessage,
+    Engine,
+    Finished,
+    GenerationRequest,
+    TextDelta,
+)
+
+log = logging.getLogger("arena.worker")
+
+
+class DeltaPublisher:
+    """Publishes deltas as they come; while one write is in flight, the next ones coalesce.
+
+    The first token goes out at once (time to first token), and under load the number of
+    stream writes falls to what Redis can take instead of one per token.
+    """
+
+    def __init__(self, queue: JobQueue, generation_id: str) -> None:
+        self.queue = queue
+        self.generation_id = generation_id
+        self._buffer: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def push(self, text: str) -> None:
+        self._buffer.append(text)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._buffer:
+            chunk = "".join(self._buffer)
+            self._buffer.clear()
+            await self.queue.publish(self.generation_id, {"type": "delta", "text": chunk})
+
+    async def flush(self) -> None:
+        if self._task is not None:
+            await self._task
+        if self._buffer:
+            await self._drain()
+
+
+def conversation_for(gen: Generation, battle: Battle) -> list[ChatMessage]:
+    """The whole conversation as this side saw it: every earlier turn and its own answers."""
+    messages: list[ChatMessage] = []
+    for turn in battle.turns:
+        messages.append(ChatMessage("user", turn.prompt))
+        if turn.index == gen.turn.index:
+            break
+        own = next(g for g in turn.generations if g.side == gen.side)
+        messages.append(ChatMessage("assistant", own.text))
+    return messages
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        model: str,
+        engine: Engine,
+        queue: JobQueue,
+        sessionmaker: async_sessionmaker,
+        blobs: LocalBlobStore,
+        concurrency: int = 16,
+        max_attempts: int = 3,
+        heartbeat_interval_s: float = 1.0,
+        heartbeat_ttl_s: float = 6.0,
+        worker_id: str | None = None,
+    ) -> None:
+        self.model = model
+        self.engine = engine
+        self.queue = queue
+        self.sessionmaker = sessionmaker
+        self.blobs = blobs
+        self.concurrency = concurrency
+        self.max_attempts = max_attempts
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.heartbeat_ttl_s = heartbeat_ttl_s
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._recent: deque[tuple[float, int, float | None]] = deque(maxlen=200)
+
+    # -- liveness -------------------------------------------------------------------------
+    def info(self) -> WorkerInfo:
+        now = time.monotonic()
+        window = [(t, n, f) for t, n, f in self._recent if now - t < 60]
+        tokens = sum(n for _, n, _ in window)
+        ttfts = [f for _, _, f in window if f is not None]
+        return WorkerInfo(
+            worker_id=self.worker_id,
+            model=self.model,
+            in_flight=len(self._in_flight),
+            concurrency=self.concurrency,
+            tokens_per_s=tokens / 60.0,
+            ttft_ms=sum(ttfts) / len(ttfts) if ttfts else None,
+        )
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                await self.queue.heartbeat(self.info(), self.heartbeat_ttl_s)
+                await self.queue.extend(self.model, self.worker_id, list(self._in_flight))
+            except Exception:  # a blip in Redis must not kill the worker
+                log.exception("heartbeat failed")
+            await asyncio.sleep(self.heartbeat_interval_s)
+
+    # -- main loop ------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        await self.engine.start()
+        heartbeat = asyncio.create_task(self._heartbeat_loop())
+        log.info("worker %s serving %s (concurrency %d)", self.worker_id, self.model,
+                 self.concurrency)
+        try:
+            while not stop.is_set():
+                free = self.concurrency - len(self._in_flight)
+                if free <= 0:
+                    await asyncio.wait(
+                        self._in_flight.values(), return_when=asyncio.FIRST_COMPLETED
+                    )
+                    continue
+                try:
+                    jobs = await self.queue.claim(self.model, self.worker_id, free, 500)
+                except Exception:
+                    log.exception("claim failed")
+                    await asyncio.sleep(1)
+                    continue
+                for job in jobs:
+                    if job.message_id in self._in_flight:
+                        continue
+                    task = asyncio.create_task(self._process(job))
+                    self._in_flight[job.message_id] = task
+                    task.add_done_callback(
+                        lambda _t, mid=job.message_id: self._in_flight.pop(mid, None)
+                    )
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(Exception):
+                await self.queue.remove_worker(self.model, self.worker_id)
+            if self._in_flight:  # graceful stop: let running answers finish
+                await asyncio.wait(self._in_flight.values(), timeout=30)
+            await self.engine.close()
+
+    # -- one job --------------------------------------------------------------------------
+    async def _load(self, session, generation_id: str) -> Generation | None:  # type: ignore[no-untyped-def]
+        try:
+            gid = uuid.UUID(generation_id)
+        except ValueError:
+            return None
+        return await session.get(
+            Generation,
+            gid,
+            options=[
+                selectinload(Generation.turn)
+                .selectinload(Turn.battle)
+                .selectinload(Battle.turns)
+                .selectinload(Turn.generations)
+            ],
+        )
+
+    async def _process(self, job: ClaimedJob) -> None:
+        gid = job.generation_id
+        try:
+            async with self.sessionmaker() as session:
+                gen = await self._load(session, gid)
+                if gen is None or gen.status in ("done", "failed"):
+                    await self.queue.ack(self.model, job.message_id)  # a duplicate delivery
+                    return
+                gen.attempts += 1
+                if gen.attempts > self.max_attempts:
+                    reason = f"gave up after {gen.attempts - 1} attempts"
+                    await self._fail(session, gen, job, reason)
+                    return
+                gen.status, gen.worker_id = "running", self.worker_id
+                await session.commit()
+                attempt = gen.attempts
+                battle = gen.turn.battle
+                request = GenerationRequest(
+                    messages=conversation_for(gen, battle),
+                    image=await self.blobs.get(battle.image_sha256)
+                    if battle.image_sha256
+                    else None,
+                    max_new_tokens=int(gen.params.get("max_new_tokens", 256)),
+                    temperature=float(gen.params.get("temperature", 0.7)),
+                    top_p=float(gen.params.get("top_p", 1.0)),
+                    seed=gen.params.get("seed"),
+                    request_id=f"{gid}-{attempt}",
+                )
+            if attempt > 1:
+                await self.queue.publish(gid, {"type": "reset", "attempt": attempt})
+            await self._generate(gid, job, request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("generation %s failed", gid)
+            await self._retry_or_fail(job, repr(exc))
+
+    async def _generate(self, gid: str, job: ClaimedJob, request: GenerationRequest) -> None:
+        start = time.monotonic()
+        first: float | None = None
+        parts: list[str] = []
+        finished: Finished | None = None
+        publisher = DeltaPublisher(self.queue, gid)
+        async for event in self.engine.generate(request):
+            if isinstance(event, TextDelta) and event.text:
+                if first is None:
+                    first = time.monotonic()
+                parts.append(event.text)
+                publisher.push(event.text)
+            elif isinstance(event, Finished):
+                finished = event
+        await publisher.flush()
+        if finished is None:
+            raise RuntimeError("engine ended without a Finished event")
+        end = time.monotonic()
+        text = "".join(parts)
+        ttft = (first - start) * 1000 if first is not None else None
+        async with self.sessionmaker() as session:
+            gen = await session.get(Generation, uuid.UUID(gid))
+            assert gen is not None
+            gen.text = text
+            gen.status = "done"
+            gen.prompt_tokens = finished.prompt_tokens
+            gen.completion_tokens = finished.completion_tokens
+            gen.finish_reason = finished.finish_reason
+            gen.ttft_ms = ttft
+            gen.latency_ms = (end - start) * 1000
+            gen.finished_at = datetime.now(UTC)
+            gen.error = None
+            await session.commit()
+        # Saved first, then told: a page that sees "done" can reload and find the answer.
+        await self.queue.publish(
+            gid, {"type": "done", "finish_reason": finished.finish_reason,
+                  "completion_tokens": finished.completion_tokens}
+        )
+        await self.queue.finish_stream(gid)
+        await self.queue.ack(self.model, job.message_id)
+        self._recent.append((end, finished.completion_tokens, ttft))
+
+    async def _retry_or_fail(self, job: ClaimedJob, reason: str) -> None:
+        async with self.sessionmaker() as session:
+            gen = await session.get(Generation, uuid.UUID(job.generation_id))
+            if gen is None:
+                await self.queue.ack(self.model, job.message_id)
+                return
+            if gen.attempts >= self.max_attempts:
+                await self._fail(session, gen, job, reason)
+                return
+            gen.status, gen.error = "queued", reason[:2000]
+            await session.commit()
+        # A fresh job for the next attempt; the old delivery is done with.
+        await self.queue.enqueue(self.model, job.generation_id)
+        await self.queue.ack(self.model, job.message_id)
+
+    async def _fail(self, session, gen: Generation, job: ClaimedJob, reason: str) -> None:  # type: ignore[no-untyped-def]
+        gen.status, gen.error = "failed", reason[:2000]
+        gen.finished_at = datetime.now(UTC)
+        await session.commit()
+        await self.queue.publish(job.generation_id, {"type": "error"})
+        await self.queue.finish_stream(job.generation_id)
+        await self.queue.dead_letter(self.model, job.generation_id, reason)
+        await self.queue.ack(self.model, job.message_id)
