@@ -1,0 +1,1 @@
+"""The demo world: shapes images with known truth, checkable questions, simulated voters."""
