@@ -1,0 +1,113 @@
+"""Personal data in text (emails, phone numbers, card numbers, ...) via Presidio, offline.
+
+Presidio's default engine loads (and tries to download) a large spaCy NER model. We only
+want its pattern recognizers (regex + checksums such as Luhn and IBAN), so the engine gets
+a blank spaCy pipeline (tokenizer only) and the NER recognizer is left out. The stock email
+recognizer validates domains with tldextract's module-wide extractor, which fetches the
+public suffix list from the internet on first use; ours uses the snapshot in the wheel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import spacy
+import tldextract
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+from presidio_analyzer.nlp_engine import SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
+
+from app.moderation._lazy import LazyModel
+
+# Kinds that identify or can reach a person, or move money. Presidio's URL and DATE_TIME
+# are left out: links and dates are normal in questions about images.
+DEFAULT_PII_KINDS: tuple[str, ...] = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "US_SSN",
+    "US_ITIN",
+    "US_PASSPORT",
+    "US_BANK_NUMBER",
+    "UK_NHS",
+    "CRYPTO",
+)
+# Presidio gives bare 9-digit or weak phone-like patterns low scores; 0.4 keeps phone
+# numbers (0.4) and drops context-free guesses (passport numbers without context: 0.05).
+DEFAULT_MIN_SCORE = 0.4
+MAX_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class PiiFinding:
+    """One piece of personal data: its kind and where it is (character offsets)."""
+
+    kind: str
+    start: int
+    end: int
+    score: float
+
+
+class _OfflineEmailRecognizer(EmailRecognizer):
+    """EmailRecognizer whose domain check never touches the network."""
+
+    _extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return self._extract(pattern_text).fqdn != ""
+
+
+class _BlankSpacyNlpEngine(SpacyNlpEngine):
+    """Tokenizer-only spaCy pipeline: nothing to download, no NER."""
+
+    def load(self) -> None:
+        self.nlp = {"en": spacy.blank("en")}
+
+
+def _load() -> AnalyzerEngine:
+    nlp_engine = _BlankSpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+    nlp_engine.load()
+    registry = RecognizerRegistry(supported_languages=["en"])
+    registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
+    registry.recognizers = [
+        _OfflineEmailRecognizer() if isinstance(r, EmailRecognizer) else r
+        for r in registry.recognizers
+        if not isinstance(r, SpacyRecognizer)
+    ]
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+
+
+_ENGINE: LazyModel[AnalyzerEngine] = LazyModel(_load)
+
+
+def load_pii_engine() -> None:
+    """Build the analyzer now instead of on the first text (takes seconds: spaCy import)."""
+    _ENGINE.get()
+
+
+def find_pii(
+    text: str,
+    kinds: Iterable[str] = DEFAULT_PII_KINDS,
+    min_score: float = DEFAULT_MIN_SCORE,
+) -> list[PiiFinding]:
+    """Personal data found in `text`, ordered by position. Blocking; call from a thread.
+
+    The patterns are language-agnostic enough (emails, cards, IBANs, IPs, phone numbers)
+    to run on any text with the English recognizer set.
+    """
+    text = text[:MAX_CHARS]
+    if not text.strip():
+        return []
+    results = _ENGINE.get().analyze(
+        text=text, language="en", entities=list(kinds), score_threshold=min_score
+    )
+    findings = {PiiFinding(r.entity_type, r.start, r.end, float(r.score)) for r in results}
+    return sorted(findings, key=lambda f: (f.start, f.end, f.kind))
+
+
+def pii_kinds(findings: Iterable[PiiFinding]) -> tuple[str, ...]:
+    """Distinct kinds in first-seen order."""
+    return tuple(dict.fromkeys(f.kind for f in findings))
