@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import get_settings
-from app.db.models import Base
+from app.db.all_models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -129,7 +129,7 @@ async def choose_models(
 ) -> list[ModelEntry]:
     if mode not in MODES:
         raise ArenaError("Unknown battle mode.", 422)
-    models = {m.name: m for m in await enabled_models(session)}
+    models = {m.name: m for m in await enabled_models(session) if not m.outage}
     live = await live_model_names(queue, list(models.values()))
     if mode == "anonymous":
         candidates = [(n, m.weight) for n, m in models.items() if n in live]

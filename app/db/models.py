@@ -82,6 +82,7 @@ class ModelEntry(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     max_new_tokens: Mapped[int] = mapped_column(Integer, default=256)
     concurrency: Mapped[int] = mapped_column(Integer, default=16)
+    outage: Mapped[bool] = mapped_column(Boolean, default=False)  # operator-marked outage
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -115,7 +116,11 @@ class Battle(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     ip_hash: Mapped[str] = mapped_column(String(64))
     moderation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # none | review (flagged by the gate, waiting) | approved | removed (by a moderator)
+    review_status: Mapped[str] = mapped_column(String(16), default="none", index=True)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     turns: Mapped[list[Turn]] = relationship(
         back_populates="battle", order_by="Turn.index", cascade="all, delete-orphan"
@@ -191,6 +196,9 @@ class Vote(Base):
     anonymous: Mapped[bool] = mapped_column(Boolean)
     ip_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # Set by an operator from the vote-integrity report; reversible, never deletes the vote.
+    excluded: Mapped[bool] = mapped_column(Boolean, default=False)
+    excluded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     battle: Mapped[Battle] = relationship(back_populates="vote")
 
