@@ -43,7 +43,7 @@ def _question(kind: str, **params: str) -> Question:
         "count": "How many shapes are there?",
         "colour_at": f"What colour is the shape {place}?",
         "shape_at": f"What shape is {place}?",
-        "exists": f"Is there a {colour} {shape}?",
+        "exists": f"Is there {'an' if colour[:1] in 'aeiou' else 'a'} {colour} {shape}?",
         "largest": "What is the largest shape?",
         "where": f"Where is the {colour} {shape}?",
     }[kind]
