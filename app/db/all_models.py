@@ -7,3 +7,4 @@ from app.db import models  # noqa: F401
 from app.db.models import Base
 
 __all__ = ["Base"]
+from app.db import leaderboard_tables  # noqa: F401
