@@ -131,9 +131,10 @@ class Worker:
             await asyncio.sleep(self.heartbeat_interval_s)
 
     # -- main loop ------------------------------------------------------------------------
-    async def run(self, stop: asyncio.Event | None = None) -> None:
+    async def run(self, stop: asyncio.Event | None = None, *, start_engine: bool = True) -> None:
         stop = stop or asyncio.Event()
-        await self.engine.start()
+        if start_engine:
+            await self.engine.start()
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         log.info("worker %s serving %s (concurrency %d)", self.worker_id, self.model,
                  self.concurrency)

@@ -73,7 +73,12 @@ async def start_embedded_workers(state: ArenaState) -> list[asyncio.Task[None]]:
             heartbeat_interval_s=state.settings.heartbeat_interval_s,
             heartbeat_ttl_s=state.settings.heartbeat_ttl_s,
         )
-        tasks.append(asyncio.create_task(worker.run(), name=f"worker-{m.name}"))
+        # Engines load one after another: concurrent first imports of torch/transformers in
+        # several threads can deadlock.
+        await engine.start()
+        tasks.append(
+            asyncio.create_task(worker.run(start_engine=False), name=f"worker-{m.name}")
+        )
     return tasks
 
 
