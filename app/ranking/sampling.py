@@ -49,6 +49,18 @@ class PoissonSampler:
         self._start = np.asarray(starts, np.int64)
         self._low = np.asarray(lows, np.int64)
 
+    def draw_iid(self, rng: np.random.Generator, shape: tuple[int, ...]) -> FloatArray:
+        """Draws of shape ``shape`` from a sampler built for a single cell."""
+        if self._group.size != 1:
+            raise ValueError("draw_iid needs a sampler of exactly one cell")
+        bucket = rng.integers(0, _BUCKETS, size=shape, dtype=np.int16)
+        out = self._table[bucket]
+        hard = np.flatnonzero(out < 0)
+        if hard.size:
+            u = (bucket.reshape(-1)[hard] + rng.random(hard.size)) / _BUCKETS
+            out.reshape(-1)[hard] = np.searchsorted(self._cdf, u, side="right") + self._low[0]
+        return out.astype(np.float64)
+
     def draw(self, rng: np.random.Generator, rounds: int) -> FloatArray:
         """``(rounds, cells)`` independent Poisson draws."""
         bucket = rng.integers(0, _BUCKETS, size=(rounds, self._group.size), dtype=np.int16)
