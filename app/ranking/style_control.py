@@ -189,7 +189,7 @@ def fit_style_control(
             else:
                 raise ValueError(f"unknown interval method {method!r}")
     eta = design.eta(x)
-    log_lik = float(np.sum(log_expit(eta) - (1.0 - y) * eta))
+    log_lik = float(np.sum(log_expit(eta) - (1.0 - design.y) * eta))
     return BradleyTerryResult(
         models=battles.models, ratings=ratings, logits=theta, n_battles=n_battles,
         component=components(m, design.pair_i, design.pair_j), rating_scale=rating_scale,
