@@ -1,0 +1,99 @@
+"""Ranking engine speed on 1,000,000 simulated battles over 100 models.
+
+Run: .venv/bin/python benchmarks/bench_ranking.py [--baseline-rounds 20]
+Prints a markdown table (median of --repeat runs per case). Results: benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
+
+from app.ranking import (
+    aggregate_pairs,
+    fit_bradley_terry,
+    fit_online_elo,
+    fit_style_control,
+    simulate_battles,
+)
+
+N_BATTLES, N_MODELS = 1_000_000, 100
+
+
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median wall-clock and process CPU seconds (CPU time is less sensitive to other
+    people's load on a shared machine; with 2 threads it can exceed wall time)."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def lbfgs_bootstrap(battles: object, rounds: int, seed: int = 0) -> np.ndarray:
+    """The usual approach: scipy L-BFGS from zero on each resampled set of pair counts."""
+    counts = aggregate_pairs(battles)  # type: ignore[arg-type]
+    m, i, j = len(counts.models), counts.i, counts.j
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(rounds):
+        cells = rng.poisson(counts.cells).astype(np.float64)
+        wins, totals = cells[:, 0] + 0.5 * cells[:, 2], cells.sum(axis=1)
+
+        def f(theta: np.ndarray, wins: np.ndarray = wins,
+              totals: np.ndarray = totals) -> tuple[float, np.ndarray]:
+            eta = theta[i] - theta[j]
+            r = wins - totals * expit(eta)
+            grad = np.bincount(i, r, m) - np.bincount(j, r, m)
+            return -float((totals * log_expit(eta) - (totals - wins) * eta).sum()), -grad
+
+        out.append(minimize(f, np.zeros(m), jac=True, method="L-BFGS-B").x)
+    return np.array(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline-rounds", type=int, default=20)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    battles = simulate_battles(rng.normal(0, 0.6, N_MODELS), N_BATTLES,
+                               style_coef=[0.3, 0.05, 0.1, 0.05], seed=1)
+    cases: list[tuple[str, float, float, str]] = []
+
+    def add(name: str, fn: Callable[[], object], target: str, repeat: int = args.repeat) -> None:
+        wall, cpu = timed(fn, repeat)
+        cases.append((name, wall, cpu, target))
+        print(f"{name}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
+
+    add("online Elo (1M battles)", lambda: fit_online_elo(battles), "<= 1 s")
+    add("Bradley-Terry + 1000-round bootstrap (+ sandwich)",
+        lambda: fit_bradley_terry(battles, n_bootstrap=1000), "<= 2 s")
+    add("style control + sandwich CIs", lambda: fit_style_control(battles), "<= 2 s")
+    add("style control + 100-round bootstrap",
+        lambda: fit_style_control(battles, intervals=("bootstrap",), n_bootstrap=100),
+        "<= 12 s", repeat=1)
+    r = args.baseline_rounds
+    wall, cpu = timed(lambda: lbfgs_bootstrap(battles, r), 1)
+    cases.append((f"baseline: scipy L-BFGS bootstrap, {r} rounds x {1000 // r} (extrapolated)",
+                  wall * 1000 / r, cpu * 1000 / r, "reference"))
+    print()
+    print(f"{platform.processor() or platform.machine()}, {N_BATTLES:,} battles, "
+          f"{N_MODELS} models, numpy {np.__version__}")
+    print("| case | wall s | CPU s | target |")
+    print("|---|---:|---:|---|")
+    for name, wall, cpu, target in cases:
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {target} |")
+
+
+if __name__ == "__main__":
+    main()
