@@ -147,5 +147,23 @@ def test_intervals_cover_the_truth_about_95_percent() -> None:
             hits[name] += int(np.sum((iv.lower <= true_ratings) & (true_ratings <= iv.upper)))
         total += TRUTH.size
     for name, hit in hits.items():
-        print(name, hit / total)
         assert 0.88 <= hit / total <= 0.99, (name, hit / total)
+
+
+@pytest.mark.parametrize("lam", [0.0, 1.0, 3.0, 40.0, 250.0])
+def test_poisson_sampler_draws_poisson(lam: float) -> None:
+    from scipy.stats import chisquare, poisson
+
+    from app.ranking.sampling import PoissonSampler
+
+    x = PoissonSampler([lam, 7.0]).draw(np.random.default_rng(1), 40_000)[:, 0]
+    if lam == 0.0:
+        assert np.all(x == 0)
+        return
+    lo, hi = poisson.ppf([0.001, 0.999], lam)
+    edges = np.arange(lo, hi + 2)
+    observed = np.histogram(np.clip(x, lo, hi), edges)[0]
+    probs = np.diff(poisson.cdf(edges - 1, lam))
+    probs[0] += poisson.cdf(lo - 1, lam)
+    probs[-1] += poisson.sf(hi, lam)
+    assert chisquare(observed, probs / probs.sum() * x.size).pvalue > 1e-3
