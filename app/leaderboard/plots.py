@@ -1,0 +1,105 @@
+"""Server-side plots (matplotlib, Agg): the win-rate heatmap and ratings with CIs.
+
+Output is deterministic: a fixed SVG hash salt, no creation date in the metadata, text
+kept as text (``svg.fonttype = none``), and the object API instead of pyplot so nothing
+global is left behind between calls or threads.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+PLOTS = ("winrate", "ratings")
+_RC = {
+    "svg.hashsalt": "vlm-arena",
+    "svg.fonttype": "none",
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "path.simplify": True,
+}
+_SVG_META = {"Date": None, "Creator": None}
+_PNG_META = {"Software": None}
+
+
+def _winrate_figure(payload: dict[str, Any]) -> Figure:
+    models: list[str] = payload["models"]
+    matrix = [[float("nan") if v is None else v for v in row] for row in payload["winrate"]]
+    n = max(len(models), 1)
+    size = 2.2 + 0.45 * n
+    fig = Figure(figsize=(size + 1.2, size))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(matrix if models else [[float("nan")]], cmap="RdBu", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(models)), models, rotation=45, ha="right")
+    ax.set_yticks(range(len(models)), models)
+    ax.set_xlabel("Opponent")
+    ax.set_ylabel("Model")
+    ax.set_title("Win rate of model against opponent (ties count half)")
+    for i, row in enumerate(matrix):
+        for j, v in enumerate(row):
+            if v == v:  # not NaN
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if abs(v - 0.5) > 0.3 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
+
+
+def _ratings_figure(payload: dict[str, Any]) -> Figure:
+    rows = payload["rows"]
+    n = max(len(rows), 1)
+    fig = Figure(figsize=(6.4, 1.2 + 0.35 * n))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for y, row in enumerate(rows):
+        lo, hi, r = row["ci_lower"], row["ci_upper"], row["rating"]
+        if lo is not None and hi is not None:
+            ax.errorbar([r], [y], xerr=[[r - lo], [hi - r]], fmt="o", color="#1f5fa8",
+                        ecolor="#7aa6d6", capsize=3)
+        else:
+            ax.plot([r], [y], "o", color="#1f5fa8")
+    ax.set_yticks(range(len(rows)), [row["model"] for row in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"Rating ({int(round(payload['ci_level'] * 100))}% CI, "
+                  f"{payload['ci_method']})")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title("Ratings with confidence intervals")
+    fig.tight_layout()
+    return fig
+
+
+_FIGURES = {"winrate": _winrate_figure, "ratings": _ratings_figure}
+
+
+def render_plot(payload: dict[str, Any], name: str,
+                formats: tuple[str, ...] = ("svg",)) -> dict[str, bytes]:
+    """One plot of one leaderboard payload, drawn once and saved in each of ``formats``
+    (``svg``, ``png``)."""
+    if name not in _FIGURES:
+        raise ValueError(f"unknown plot {name!r}; use one of {PLOTS}")
+    out: dict[str, bytes] = {}
+    with matplotlib.rc_context(_RC):
+        fig = _FIGURES[name](payload)
+        for fmt in formats:
+            buf = io.BytesIO()
+            if fmt == "svg":
+                fig.savefig(buf, format="svg", metadata=_SVG_META)
+            elif fmt == "png":
+                fig.savefig(buf, format="png", dpi=110, metadata=_PNG_META)
+            else:
+                raise ValueError("formats are 'svg' and 'png'")
+            out[fmt] = buf.getvalue()
+    return out
+
+
+def render_svgs(payload: dict[str, Any]) -> dict[str, str]:
+    """Every plot as SVG text, to store with a snapshot."""
+    return {name: render_plot(payload, name)["svg"].decode() for name in PLOTS}

@@ -1,0 +1,97 @@
+"""Store a computed run as snapshot rows, and read the latest one back for the page."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.leaderboard_tables import LeaderboardSnapshot
+from app.leaderboard.compute import OVERALL, LeaderboardRun
+from app.leaderboard.plots import render_svgs
+
+BoardPlots = dict[tuple[str, str], dict[str, str]]
+
+
+def render_run_plots(run: LeaderboardRun) -> BoardPlots:
+    """SVG text of every plot of every board (slow: run it in a thread)."""
+    return {(b.kind, b.slice): render_svgs(b.payload) for b in run.boards}
+
+
+async def store_run(session: AsyncSession, run: LeaderboardRun, *, source: str = "cli",
+                    plots: BoardPlots | None = None, now: datetime | None = None) -> uuid.UUID:
+    """One row per (kind, slice), sharing a run id; an empty run stores an empty overall
+    board so the page can say when it last looked. ``plots`` from ``render_run_plots``
+    (rendered here when not given)."""
+    plots = render_run_plots(run) if plots is None else plots
+    run_id = uuid.uuid4()
+    created = now or datetime.now(UTC)
+    boards = run.boards or []
+    rows = [
+        LeaderboardSnapshot(
+            run_id=run_id, created_at=created, cutoff=run.cutoff, kind=b.kind, slice=b.slice,
+            source=source, payload=b.payload, plots=plots[(b.kind, b.slice)],
+            cleaning=run.cleaning, code_version=run.code_version, seed=run.params.seed,
+            n_battles_total=run.n_total, n_battles_used=b.n_battles,
+        )
+        for b in boards
+    ]
+    if not rows:
+        rows = [LeaderboardSnapshot(
+            run_id=run_id, created_at=created, cutoff=run.cutoff, kind="default",
+            slice=OVERALL, source=source, payload={"rows": [], "models": [], "winrate": []},
+            plots={}, cleaning=run.cleaning, code_version=run.code_version,
+            seed=run.params.seed, n_battles_total=run.n_total, n_battles_used=0,
+        )]
+    session.add_all(rows)
+    await session.commit()
+    return run_id
+
+
+@dataclass(frozen=True)
+class SnapshotView:
+    """The snapshot the page shows, and what else the same run offers."""
+
+    snapshot: LeaderboardSnapshot
+    kinds: list[str]
+    slices: list[str]
+
+
+async def latest_snapshot(session: AsyncSession, kind: str = "default",
+                          slice_: str = OVERALL) -> SnapshotView | None:
+    """The newest run's board for (kind, slice), falling back to its overall default."""
+    run_id = await session.scalar(
+        select(LeaderboardSnapshot.run_id)
+        .order_by(LeaderboardSnapshot.created_at.desc(), LeaderboardSnapshot.id)
+        .limit(1)
+    )
+    if run_id is None:
+        return None
+    boards = [(k, s) for k, s in (await session.execute(
+        select(LeaderboardSnapshot.kind, LeaderboardSnapshot.slice)
+        .where(LeaderboardSnapshot.run_id == run_id)
+    )).all()]
+    kinds = sorted({k for k, _ in boards}, key=lambda k: (k != "default", k))
+    slices = sorted({s for _, s in boards}, key=lambda s: (s != OVERALL, s))
+    if (kind, slice_) not in boards:
+        kind, slice_ = boards[0] if ("default", OVERALL) not in boards else ("default", OVERALL)
+    snapshot = await session.scalar(
+        select(LeaderboardSnapshot).where(
+            LeaderboardSnapshot.run_id == run_id,
+            LeaderboardSnapshot.kind == kind,
+            LeaderboardSnapshot.slice == slice_,
+        )
+    )
+    assert snapshot is not None
+    return SnapshotView(snapshot=snapshot, kinds=kinds, slices=slices)
+
+
+async def snapshot_plot(session: AsyncSession, snapshot_id: uuid.UUID, name: str) -> str | None:
+    snap = await session.get(LeaderboardSnapshot, snapshot_id)
+    if snap is None:
+        return None
+    value = (snap.plots or {}).get(name)
+    return value if isinstance(value, str) else None

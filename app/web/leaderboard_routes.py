@@ -1,0 +1,94 @@
+"""The public leaderboard: page, JSON and plot images. Every handler only reads the latest
+stored snapshot (`arena leaderboard` / the nightly export write them); nothing is fitted
+or drawn on a request."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from app.arena.errors import ArenaError
+from app.config import REPO_ROOT
+from app.leaderboard.compute import KIND_LABELS, OVERALL, slice_label
+from app.leaderboard.plots import PLOTS
+from app.leaderboard.snapshots import SnapshotView, latest_snapshot, snapshot_plot
+from app.web.deps import SessionDep
+
+templates = Jinja2Templates(directory=str(Path(REPO_ROOT) / "templates"))
+
+router = APIRouter()
+
+
+def snapshot_json(view: SnapshotView | None) -> dict[str, Any]:
+    if view is None:
+        return {"snapshot": None, "rows": [], "kinds": [], "slices": []}
+    snap = view.snapshot
+    payload = snap.payload or {}
+    return {
+        "snapshot": {
+            "id": str(snap.id),
+            "run_id": str(snap.run_id),
+            "created_at": snap.created_at.isoformat(),
+            "cutoff": snap.cutoff.isoformat(),
+            "kind": snap.kind,
+            "slice": snap.slice,
+            "source": snap.source,
+            "code_version": snap.code_version,
+            "seed": snap.seed,
+            "battles_considered": snap.n_battles_total,
+            "battles_used": snap.n_battles_used,
+            "ci_method": payload.get("ci_method"),
+            "ci_level": payload.get("ci_level"),
+            "style_coefficients": payload.get("style_coefficients"),
+            "plots": {name: f"/leaderboard/plots/{snap.id}/{name}.svg"
+                      for name in PLOTS if name in (snap.plots or {})},
+        },
+        "rows": payload.get("rows", []),
+        "models": payload.get("models", []),
+        "winrate": payload.get("winrate", []),
+        "cleaning": snap.cleaning,
+        "kinds": view.kinds,
+        "slices": view.slices,
+    }
+
+
+@router.get("/leaderboard", response_class=HTMLResponse, include_in_schema=False)
+async def leaderboard_page(request: Request, session: SessionDep, kind: str = "default",
+                           slice: str = OVERALL) -> HTMLResponse:
+    view = await latest_snapshot(session, kind, slice)
+    ctx: dict[str, Any] = {"view": view, "kind_labels": KIND_LABELS,
+                           "slice_label": slice_label}
+    if view is not None:
+        ctx["snap"] = view.snapshot
+        ctx["payload"] = view.snapshot.payload or {}
+    response = templates.TemplateResponse(request, "leaderboard.html", ctx)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@router.get("/api/leaderboard", tags=["leaderboard"])
+async def leaderboard_json(session: SessionDep, kind: str = "default",
+                           slice: str = OVERALL) -> JSONResponse:
+    """The latest stored leaderboard for one kind (default | style) and slice (overall,
+    category:<c>, language:<l>, ...). ``snapshot`` is null before the first run."""
+    return JSONResponse(snapshot_json(await latest_snapshot(session, kind, slice)))
+
+
+@router.get("/leaderboard/plots/{snapshot_id}/{name}.svg", include_in_schema=False)
+async def leaderboard_plot(snapshot_id: str, name: str, session: SessionDep) -> Response:
+    try:
+        sid = uuid.UUID(snapshot_id)
+    except ValueError:
+        raise ArenaError("No such plot.", 404) from None
+    svg = await snapshot_plot(session, sid, name) if name in PLOTS else None
+    if svg is None:
+        raise ArenaError("No such plot.", 404)
+    # A snapshot never changes, so its plots can be cached for good.
+    return Response(svg, media_type="image/svg+xml",
+                    headers={"Cache-Control": "public, max-age=31536000, immutable",
+                             "X-Content-Type-Options": "nosniff"})

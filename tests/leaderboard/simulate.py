@@ -1,0 +1,104 @@
+"""Insert simulated voted battles straight into the database (no web, no workers).
+
+Winners follow Bradley-Terry with known strengths, so tests can check the fitted order.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Battle, Generation, ModelEntry, Turn, Visitor, Vote
+
+STRENGTHS = {"alpha-vl": 1200.0, "beta-vl": 1100.0, "gamma-vl": 1000.0, "delta-vl": 900.0}
+DAY = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+@dataclass
+class BattleSpec:
+    """One battle; the defaults make a clean anonymous battle that counts."""
+
+    model_a: str
+    model_b: str
+    winner: str
+    visitor: uuid.UUID
+    voted_at: datetime
+    prompt: str
+    answer_a: str = "A **bold** answer.\n\n- one\n- two"
+    answer_b: str = "# Plain\nanswer"
+    mode: str = "anonymous"
+    vote_anonymous: bool = True
+    removed: bool = False
+    excluded: bool = False
+    status_b: str = "done"
+    language: str | None = "en"
+    categories: list[str] = field(default_factory=list)
+    battle_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+def bt_winner(rng: random.Random, a: str, b: str, strengths: dict[str, float]) -> str:
+    if rng.random() < 0.1:
+        return rng.choice(["tie", "tie (bothbad)"])
+    p_a = 1.0 / (1.0 + 10 ** ((strengths[b] - strengths[a]) / 400.0))
+    return "model_a" if rng.random() < p_a else "model_b"
+
+
+def random_battles(n: int, *, seed: int, visitors: list[uuid.UUID],
+                   strengths: dict[str, float] = STRENGTHS, start: datetime = DAY,
+                   spacing_s: float = 60.0) -> list[BattleSpec]:
+    """``n`` clean battles with distinct prompts, spread over visitors and time."""
+    rng = random.Random(seed)
+    names = sorted(strengths)
+    out = []
+    for k in range(n):
+        a, b = rng.sample(names, 2)
+        out.append(BattleSpec(
+            model_a=a, model_b=b, winner=bt_winner(rng, a, b, strengths),
+            visitor=visitors[k % len(visitors)], voted_at=start + timedelta(seconds=spacing_s * k),
+            prompt=f"What is shown in picture {seed}-{k}?",
+            language="en" if k % 3 else "de",
+            categories=["ocr"] if k % 2 else ["captioning"],
+            answer_a="word " * rng.randint(3, 30), answer_b="**word** " * rng.randint(3, 30),
+        ))
+    return out
+
+
+async def add_models(session: AsyncSession, names: list[str], *, unranked: tuple[str, ...] = (),
+                     identity: dict[str, list[str]] | None = None) -> None:
+    for name in names:
+        options = {"identity_words": (identity or {}).get(name, [])}
+        if name in unranked:
+            options["ranked"] = False
+        session.add(ModelEntry(name=name, backend="openai", options=options))
+    await session.commit()
+
+
+async def add_visitors(session: AsyncSession, n: int, *, banned: int = 0) -> list[uuid.UUID]:
+    ids = [uuid.uuid4() for _ in range(n)]
+    session.add_all(Visitor(id=v, ip_hash="x" * 64, banned=k < banned) for k, v in enumerate(ids))
+    await session.commit()
+    return ids
+
+
+async def insert_battles(session: AsyncSession, specs: list[BattleSpec]) -> None:
+    for s in specs:
+        battle = Battle(
+            id=s.battle_id, visitor_id=s.visitor, mode=s.mode, model_a=s.model_a,
+            model_b=s.model_b, ip_hash="x" * 64, created_at=s.voted_at - timedelta(seconds=30),
+            removed=s.removed, review_status="removed" if s.removed else "none",
+            language=s.language, categories=s.categories,
+        )
+        turn = Turn(battle=battle, index=0, prompt=s.prompt, created_at=battle.created_at)
+        for side, model, text, status in (("a", s.model_a, s.answer_a, "done"),
+                                          ("b", s.model_b, s.answer_b, s.status_b)):
+            Generation(turn=turn, side=side, model=model, status=status, text=text,
+                       completion_tokens=len(text.split()) if status == "done" else None)
+        session.add(battle)
+        session.add(Vote(battle_id=s.battle_id, visitor_id=s.visitor, winner=s.winner,
+                         anonymous=s.vote_anonymous, ip_hash="x" * 64, created_at=s.voted_at,
+                         excluded=s.excluded))
+    await session.commit()
