@@ -99,6 +99,14 @@ def demo(
     _serve(settings)
 
 
+# ---------------------------------------------------------------- leaderboard and export
+# `arena leaderboard`, `arena export`, `arena scheduler` (defined in app/leaderboard).
+
+from app.leaderboard.cli_commands import register as _register_leaderboard  # noqa: E402
+
+_register_leaderboard(cli)
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     cli()
