@@ -8,3 +8,4 @@ from app.db.models import Base
 
 __all__ = ["Base"]
 from app.db import leaderboard_tables  # noqa: F401
+from app.db import admin_tables  # noqa: F401
