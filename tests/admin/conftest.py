@@ -269,7 +269,10 @@ def admin_server(
 
 
 def run_db(pg_url: str, fn: Callable[..., Any]) -> Any:
-    """Run `await fn(sessionmaker)` on a fresh loop (for sync browser tests)."""
+    """Run `await fn(sessionmaker)` on a fresh loop in a thread (sync Playwright keeps an
+    event loop running in the test's own thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from app.db.session import make_engine, make_sessionmaker
 
     async def go() -> Any:
@@ -279,4 +282,5 @@ def run_db(pg_url: str, fn: Callable[..., Any]) -> Any:
         finally:
             await engine.dispose()
 
-    return asyncio.run(go())
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result()
