@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.leaderboard.compute import LeaderboardParams
-from app.leaderboard.export import write_export
+from app.leaderboard.export import render_export_plots, snapshot_svgs, write_export
 from app.leaderboard.export_runs import claim_export, fail_export, finish_export, new_owner
 from app.leaderboard.pipeline import compute_run
-from app.leaderboard.snapshots import render_run_plots, store_run
+from app.leaderboard.snapshots import store_run
 
 log = logging.getLogger("arena.export")
 
@@ -74,13 +74,13 @@ async def export_date(
         run = await compute_run(sessionmaker, cutoff=day_cutoff(day), params=params,
                                 progress=progress.fit)
         if progress.stage:
-            progress.stage("storing the snapshot")
-        plots = await asyncio.to_thread(render_run_plots, run)
+            progress.stage("drawing plots, storing the snapshot")
+        plots = await asyncio.to_thread(render_export_plots, run)
         async with sessionmaker() as session:
-            await store_run(session, run, source="export", plots=plots)
+            await store_run(session, run, source="export", plots=snapshot_svgs(plots))
         if progress.stage:
             progress.stage("writing files")
-        manifest = await asyncio.to_thread(write_export, run, out_root, day,
+        manifest = await asyncio.to_thread(write_export, run, out_root, day, plots=plots,
                                            progress=progress.files)
         out_dir = out_root / day.isoformat()
         async with sessionmaker() as session:

@@ -68,9 +68,28 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+RenderedPlots = dict[tuple[str, str, str], dict[str, bytes]]  # (kind, slice, plot) → fmt → bytes
+
+
+def render_export_plots(run: LeaderboardRun) -> RenderedPlots:
+    """Every plot of every board as SVG and PNG (each figure drawn once)."""
+    return {(b.kind, b.slice, name): render_plot(b.payload, name, ("svg", "png"))
+            for b in run.boards for name in PLOTS}
+
+
+def snapshot_svgs(plots: RenderedPlots) -> dict[tuple[str, str], dict[str, str]]:
+    """The SVG text per board, as ``store_run`` wants it."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for (kind, slice_, name), rendered in plots.items():
+        out.setdefault((kind, slice_), {})[name] = rendered["svg"].decode()
+    return out
+
+
 def write_export(run: LeaderboardRun, out_root: Path, day: date, *,
+                 plots: RenderedPlots | None = None,
                  progress: Progress | None = None) -> dict[str, Any]:
-    """Write ``out_root/<day>/`` and return the manifest (also written as manifest.json)."""
+    """Write ``out_root/<day>/`` and return the manifest (also written as manifest.json).
+    ``plots`` from ``render_export_plots`` (rendered here when not given)."""
     def step(label: str) -> None:
         if progress is not None:
             progress(label)
@@ -98,7 +117,8 @@ def write_export(run: LeaderboardRun, out_root: Path, day: date, *,
         stem = board_stem(b.kind, b.slice)
         svgs = {}
         for name in PLOTS:
-            rendered = render_plot(b.payload, name, ("svg", "png"))
+            rendered = (plots or {}).get((b.kind, b.slice, name)) or render_plot(
+                b.payload, name, ("svg", "png"))
             for fmt, data in rendered.items():
                 (tmp / "plots" / f"{stem}__{name}.{fmt}").write_bytes(data)
             svgs[name] = _inline_svg(rendered["svg"])

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Battle, Generation, ModelEntry, Turn, Visitor, Vote
 
 STRENGTHS = {"alpha-vl": 1200.0, "beta-vl": 1100.0, "gamma-vl": 1000.0, "delta-vl": 900.0}
+UNRANKED = ("omega-vl",)  # in the registry with options {ranked: false}
+IDENTITY = {"alpha-vl": ["AlphaCorp"], "beta-vl": ["Betatron"]}
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 
 
@@ -67,10 +69,13 @@ def random_battles(n: int, *, seed: int, visitors: list[uuid.UUID],
     return out
 
 
-async def add_models(session: AsyncSession, names: list[str], *, unranked: tuple[str, ...] = (),
+async def add_models(session: AsyncSession, names: list[str], *,
+                     unranked: tuple[str, ...] = UNRANKED,
                      identity: dict[str, list[str]] | None = None) -> None:
+    """Registry rows as `sync_registry` writes them (identity words inside options)."""
+    identity = IDENTITY if identity is None else identity
     for name in names:
-        options = {"identity_words": (identity or {}).get(name, [])}
+        options: dict[str, object] = {"identity_words": identity.get(name, [])}
         if name in unranked:
             options["ranked"] = False
         session.add(ModelEntry(name=name, backend="openai", options=options))
@@ -102,3 +107,74 @@ async def insert_battles(session: AsyncSession, specs: list[BattleSpec]) -> None
                          anonymous=s.vote_anonymous, ip_hash="x" * 64, created_at=s.voted_at,
                          excluded=s.excluded))
     await session.commit()
+
+
+@dataclass
+class Scenario:
+    """Clean battles plus battles that each break exactly one cleaning rule."""
+
+    specs: list[BattleSpec]
+    expected_dropped: dict[str, int]
+    clean_ids: set[uuid.UUID]
+    removed_ids: set[uuid.UUID]
+
+    @property
+    def expected_kept(self) -> int:
+        return len(self.specs) - sum(self.expected_dropped.values())
+
+
+DAILY_CAP = 10
+MAX_PER_PROMPT = 5
+
+
+async def build_scenario(session: AsyncSession, *, n_clean: int = 240, seed: int = 7,
+                         start: datetime = DAY) -> Scenario:
+    """Insert visitors, and return (not yet inserted) battles with known drop counts under
+    ``daily_vote_cap=DAILY_CAP`` and ``max_per_prompt=MAX_PER_PROMPT``."""
+    regular = await add_visitors(session, 30)
+    banned = (await add_visitors(session, 1, banned=1))[0]
+    heavy = (await add_visitors(session, 1))[0]
+    dup_voters = await add_visitors(session, 12)
+    clean = random_battles(n_clean, seed=seed, visitors=regular, start=start)
+    later = start + timedelta(hours=6)
+    extra = iter(random_battles(60, seed=seed + 1, visitors=regular, start=later))
+
+    def one(**changes: object) -> BattleSpec:
+        spec = next(extra)
+        for key, value in changes.items():
+            setattr(spec, key, value)
+        return spec
+
+    bad: dict[str, list[BattleSpec]] = {
+        "anonymous_vote": [one(mode="side_by_side", vote_anonymous=False) for _ in range(3)]
+        + [one(vote_anonymous=False) for _ in range(2)],
+        "unfinished": [one(status_b="failed") for _ in range(2)]
+        + [one(status_b="running") for _ in range(2)],
+        "identity_disclosed": [
+            one(model_a="alpha-vl", model_b="gamma-vl",
+                answer_a="As an assistant made by alphacorp, I see a cat."),
+            one(model_a="gamma-vl", model_b="beta-vl", answer_b="I am BETA-VL. A cat."),
+            one(model_a="delta-vl", model_b="alpha-vl",
+                answer_a="Unlike alpha-vl, I think it is a dog."),
+        ],
+        "removed": [one(removed=True) for _ in range(6)],
+        "banned_visitor": [one(visitor=banned) for _ in range(2)],
+        "excluded_vote": [one(excluded=True) for _ in range(7)],
+        "excluded_model": [one(model_a="omega-vl", model_b=b)
+                           for b in ("alpha-vl", "beta-vl", "delta-vl")],
+    }
+    heavy_day1 = random_battles(DAILY_CAP + 4, seed=seed + 2, visitors=[heavy],
+                                start=start + timedelta(hours=1), spacing_s=30)
+    heavy_day2 = random_battles(3, seed=seed + 3, visitors=[heavy],
+                                start=start + timedelta(days=1, hours=1), spacing_s=30)
+    dups = random_battles(12, seed=seed + 4, visitors=dup_voters,
+                          start=start + timedelta(hours=2), spacing_s=45)
+    for k, spec in enumerate(dups):
+        spec.prompt = "What is this?" if k % 2 else "  what IS   this? "
+    specs = [*clean, *(s for group in bad.values() for s in group), *heavy_day1, *heavy_day2,
+             *dups]
+    expected = {name: len(group) for name, group in bad.items()}
+    expected["daily_vote_cap"] = 4
+    expected["duplicate_prompt"] = 12 - MAX_PER_PROMPT
+    return Scenario(specs, expected, {s.battle_id for s in clean},
+                    {s.battle_id for s in bad["removed"]})
