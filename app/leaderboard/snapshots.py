@@ -62,10 +62,13 @@ class SnapshotView:
 
 async def latest_snapshot(session: AsyncSession, kind: str = "default",
                           slice_: str = OVERALL) -> SnapshotView | None:
-    """The newest run's board for (kind, slice), falling back to its overall default."""
+    """The board for (kind, slice) of the run with the newest data (latest cutoff, then
+    latest computed; re-exporting an old date does not replace today's board), falling
+    back to that run's overall default board."""
     run_id = await session.scalar(
         select(LeaderboardSnapshot.run_id)
-        .order_by(LeaderboardSnapshot.created_at.desc(), LeaderboardSnapshot.id)
+        .order_by(LeaderboardSnapshot.cutoff.desc(), LeaderboardSnapshot.created_at.desc(),
+                  LeaderboardSnapshot.id)
         .limit(1)
     )
     if run_id is None:

@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -37,7 +37,7 @@ from tests.leaderboard.simulate import (
     insert_battles,
     random_battles,
 )
-from workers.export import due_day, export_date
+from workers.export import due_day, export_date, run_scheduler
 
 PARAMS = LeaderboardParams(
     n_bootstrap=50, min_slice_votes=10**9,
@@ -179,12 +179,36 @@ async def test_two_concurrent_exports_of_one_date_run_once_sqlite(tmp_path: Path
         await engine.dispose()
     statuses = await _concurrent_exports(url, EXPORT_DAY, tmp_path / "out")
     assert statuses == ["done", "skipped"]
-    assert (tmp_path / "out" / EXPORT_DAY.isoformat() / "manifest.json").exists()
+    assert await asyncio.to_thread(
+        (tmp_path / "out" / EXPORT_DAY.isoformat() / "manifest.json").exists)
+
+    # The scheduler at 03:05 UTC two days later exports the day before (the due day),
+    # then sleeps until tomorrow's run time; the date already done is not redone.
+    engine = make_engine(url)
+    try:
+        sm = make_sessionmaker(engine)
+        stop = asyncio.Event()
+        clock = datetime.combine(EXPORT_DAY + timedelta(days=2), time(3, 5), tzinfo=UTC)
+        task = asyncio.create_task(run_scheduler(sm, tmp_path / "out", at=time(3, 0),
+                                                 params=PARAMS, stop=stop, now=lambda: clock))
+        due = EXPORT_DAY + timedelta(days=1)
+        for _ in range(300):
+            async with sm() as session:
+                row = await session.get(ExportRun, due)
+            if row is not None and row.status == "done":
+                break
+            await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        async with sm() as session:
+            rows = (await session.scalars(select(ExportRun).order_by(ExportRun.date))).all()
+    finally:
+        await engine.dispose()
+    assert [(r.date, r.status, r.attempts) for r in rows] == [
+        (EXPORT_DAY, "done", 1), (due, "done", 1)]
 
 
 def test_scheduler_picks_the_due_day() -> None:
-    from datetime import UTC, datetime, time
-
     at = time(3, 0)
     assert due_day(datetime(2026, 11, 22, 3, 0, tzinfo=UTC), at) == date(2026, 11, 21)
     assert due_day(datetime(2026, 11, 22, 2, 59, tzinfo=UTC), at) == date(2026, 11, 20)
