@@ -48,6 +48,22 @@ class Settings(BaseSettings):
     stream_ttl_s: int = 24 * 3600
     max_queue_depth_per_worker: int = 256  # above this the arena says it is busy
 
+    # Moderation gate (see app/moderation/result.py for what the scores mean).
+    moderation_enabled: bool = True
+    moderate_answers: bool = True
+    nsfw_block: float = 0.8
+    nsfw_review: float = 0.4
+    abuse_block: float = 0.98
+    abuse_review: float = 0.6
+    pii_action: str = "review"
+
+    # Abuse limits, per visitor; an IP hash gets ip_factor times as much.
+    rate_limits_enabled: bool = True
+    battles_per_visitor: str = "30/hour"
+    votes_per_visitor: str = "300/day"
+    rate_ip_factor: int = 10
+    max_generations_in_flight: int = 4  # per visitor, across all their battles
+
     # Web.
     host: str = "127.0.0.1"
     port: int = 8000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 
 from app.config import Settings
@@ -13,6 +14,21 @@ from app.storage.blobs import LocalBlobStore
 from workers.engines.base import EngineConfig
 from workers.engines.factory import make_engine as make_model_engine
 from workers.worker import Worker
+
+log = logging.getLogger("arena.worker")
+
+
+def _answer_gate(settings: Settings):  # type: ignore[no-untyped-def]
+    """The moderation gate for answers, if this environment has its packages (a GPU
+    worker's image may not; then the web process's checks of prompts still apply)."""
+    if not (settings.moderation_enabled and settings.moderate_answers):
+        return None
+    try:
+        from app.web.main import build_gate
+    except ImportError:
+        log.warning("moderation packages missing: answers from this worker are not screened")
+        return None
+    return build_gate(settings)
 
 
 async def run_worker(
@@ -49,6 +65,7 @@ async def run_worker(
         heartbeat_interval_s=settings.heartbeat_interval_s,
         heartbeat_ttl_s=settings.heartbeat_ttl_s,
         worker_id=worker_id,
+        answer_gate=_answer_gate(settings),
     )
     try:
         await worker.run(stop)

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import deque
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -92,8 +93,10 @@ class Worker:
         heartbeat_interval_s: float = 1.0,
         heartbeat_ttl_s: float = 6.0,
         worker_id: str | None = None,
+        answer_gate: Any | None = None,
     ) -> None:
         self.model = model
+        self.answer_gate = answer_gate  # an app.moderation.ModerationGate, optional
         self.engine = engine
         self.queue = queue
         self.sessionmaker = sessionmaker
@@ -263,6 +266,27 @@ class Worker:
         await self.queue.finish_stream(gid)
         await self.queue.ack(self.model, job.message_id)
         self._recent.append((end, finished.completion_tokens, ttft))
+        if self.answer_gate is not None and text:
+            try:
+                await self._screen_answer(gid, text)
+            except Exception:  # moderation trouble must never lose an answer
+                log.exception("answer moderation failed for %s", gid)
+
+    async def _screen_answer(self, gid: str, text: str) -> None:
+        """Answers pass the same gate as prompts; anything not allowed flags the battle."""
+        result = await self.answer_gate.check_text(text)  # type: ignore[union-attr]
+        async with self.sessionmaker() as session:
+            gen = await session.get(
+                Generation, uuid.UUID(gid), options=[selectinload(Generation.turn)]
+            )
+            assert gen is not None
+            battle = await session.get(Battle, gen.turn.battle_id, with_for_update=True)
+            assert battle is not None
+            key = f"answer_{gen.turn.index}_{gen.side}"
+            battle.moderation = {**battle.moderation, key: result.to_json()}
+            if result.decision != "allow" and battle.review_status == "none":
+                battle.review_status = "review"
+            await session.commit()
 
     async def _retry_or_fail(self, job: ClaimedJob, reason: str) -> None:
         async with self.sessionmaker() as session:

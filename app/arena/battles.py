@@ -163,6 +163,8 @@ async def create_battle(
     models: Sequence[ModelEntry],
     limits: Limits,
     moderation: dict | None = None,
+    review: bool = False,
+    language: str | None = None,
 ) -> Battle:
     prompt = check_prompt(prompt, limits)
     await _check_not_busy(queue, [m.name for m in models], limits)
@@ -177,6 +179,8 @@ async def create_battle(
         image_sha256=image.sha256 if image else None,
         ip_hash=ip_hash,
         moderation=moderation or {},
+        review_status="review" if review else "none",
+        language=language,
     )
     turn = Turn(id=uuid.uuid4(), battle=battle, index=0, prompt=prompt)
     gens = [_generation(turn, side, m) for side, m in zip("ab", models, strict=False)]
@@ -193,7 +197,13 @@ def _latest_turn_finished(battle: Battle) -> tuple[bool, bool]:
 
 
 async def add_turn(
-    session: AsyncSession, queue: JobQueue, battle: Battle, prompt: str, limits: Limits
+    session: AsyncSession,
+    queue: JobQueue,
+    battle: Battle,
+    prompt: str,
+    limits: Limits,
+    moderation: dict | None = None,
+    review: bool = False,
 ) -> Turn:
     prompt = check_prompt(prompt, limits)
     if battle.vote is not None:
@@ -214,6 +224,10 @@ async def add_turn(
     await _check_not_busy(queue, names, limits)
     turn = Turn(id=uuid.uuid4(), battle=battle, index=len(battle.turns), prompt=prompt)
     gens = [_generation(turn, side, models[n]) for side, n in zip("ab", names, strict=False)]
+    if moderation:
+        battle.moderation = {**battle.moderation, **moderation}
+    if review and battle.review_status == "none":
+        battle.review_status = "review"
     session.add_all([turn, *gens])
     try:
         await session.commit()

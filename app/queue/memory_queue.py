@@ -32,7 +32,7 @@ class MemoryQueue:
         self._jobs: dict[str, _JobStream] = {}
         self._events: dict[str, list[QueueEvent]] = {}
         self._workers: dict[tuple[str, str], tuple[WorkerInfo, float]] = {}
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
         self._dead: list[tuple[str, str, str]] = []
 
     def _next_id(self) -> str:
@@ -40,13 +40,15 @@ class MemoryQueue:
         return f"{int(time.time() * 1000)}-{self._seq}"
 
     async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        # Wake every waiter by setting the current event and starting a fresh one; there is
+        # no await between a reader's check and its wait, so no wake-up is lost.
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
 
     async def _wait(self, block_ms: int) -> None:
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), block_ms / 1000)
+        event = self._changed
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), block_ms / 1000)
 
     async def enqueue(self, model: str, generation_id: str) -> str:
         message_id = self._next_id()

@@ -7,10 +7,11 @@ import asyncio
 from fastapi import UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.arena.battles import choose_models, create_battle
+from app.arena.battles import add_turn, cast_vote, check_prompt, choose_models, create_battle
 from app.arena.errors import ArenaError
 from app.db.models import Battle, Visitor
 from app.storage.images import ImageRejected, normalise_image
+from app.web.guards import check_in_flight, check_rate, screen
 from app.web.state import ArenaState
 
 CHUNK = 256 * 1024
@@ -53,12 +54,11 @@ async def start_battle(
         )
     except ImageRejected as exc:
         raise ArenaError(exc.message, exc.status) from exc
+    prompt = check_prompt(prompt, state.limits)
     models = await choose_models(session, state.queue, mode, requested, state.rng)
-    # The prompt is checked inside create_battle too; checking first avoids storing a blob
-    # for a request that will be refused anyway.
-    from app.arena.battles import check_prompt
-
-    check_prompt(prompt, state.limits)
+    await check_rate(state.limiter, "battle", visitor.id, ip_hash)
+    await check_in_flight(session, visitor.id, settings.max_generations_in_flight)
+    screening = await screen(state.gate, image=image.data, prompt=prompt)
     await state.blobs.put(image.data)
     return await create_battle(
         session,
@@ -70,4 +70,30 @@ async def start_battle(
         mode=mode,
         models=models,
         limits=state.limits,
+        moderation=screening.results,
+        review=screening.review,
+        language=screening.language,
     )
+
+
+async def follow_up(
+    state: ArenaState, session: AsyncSession, battle: Battle, visitor: Visitor, prompt: str
+) -> None:
+    prompt = check_prompt(prompt, state.limits)
+    screening = await screen(state.gate, prompt=prompt, key=f"prompt_{len(battle.turns)}")
+    await add_turn(
+        session, state.queue, battle, prompt, state.limits,
+        moderation=screening.results, review=screening.review,
+    )
+
+
+async def vote(
+    state: ArenaState,
+    session: AsyncSession,
+    battle: Battle,
+    visitor: Visitor,
+    winner: str,
+    ip_hash: str,
+) -> None:
+    await check_rate(state.limiter, "vote", visitor.id, ip_hash)
+    await cast_vote(session, battle, visitor, winner, ip_hash)

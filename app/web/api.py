@@ -8,11 +8,12 @@ from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.arena.battles import add_turn, cast_vote, enabled_models, owned_battle
+from app.arena.battles import enabled_models, owned_battle
 from app.arena.errors import ArenaError
 from app.arena.views import battle_view
 from app.arena.visitors import record_consent
 from app.storage.blobs import BlobNotFound
+from app.web import actions
 from app.web.actions import start_battle
 from app.web.deps import (
     ConsentedVisitorDep,
@@ -123,18 +124,18 @@ async def follow_up(
 ) -> dict:
     """Ask both models a follow-up question (before the vote)."""
     battle = await owned_battle(session, battle_id, visitor)
-    await add_turn(session, state.queue, battle, body.prompt, state.limits)
+    await actions.follow_up(state, session, battle, visitor, body.prompt)
     return battle_view(await owned_battle(session, battle_id, visitor))
 
 
 @router.post("/battles/{battle_id}/vote")
 async def vote(
     battle_id: str, body: VoteIn, request: Request, session: SessionDep,
-    visitor: ConsentedVisitorDep,
+    visitor: ConsentedVisitorDep, state: StateDep,
 ) -> dict:
     """Vote once, after both answers have finished; the response reveals both names."""
     battle = await owned_battle(session, battle_id, visitor)
-    await cast_vote(session, battle, visitor, body.winner, client_ip_hash(request))
+    await actions.vote(state, session, battle, visitor, body.winner, client_ip_hash(request))
     return battle_view(await owned_battle(session, battle_id, visitor))
 
 

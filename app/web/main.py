@@ -15,11 +15,13 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from app.abuse.rate_limits import RateLimiter, RateLimitRules
 from app.arena.battles import Limits
 from app.arena.errors import ArenaError
 from app.arena.registry import load_registry, sync_registry
 from app.config import REPO_ROOT, Settings, get_settings
 from app.db.session import make_engine, make_sessionmaker
+from app.moderation import ModerationGate, ModerationThresholds
 from app.queue import make_queue
 from app.storage.blobs import LocalBlobStore
 from app.web import api, pages
@@ -27,6 +29,34 @@ from app.web.limits import BodySizeLimitMiddleware
 from app.web.state import ArenaState
 
 log = logging.getLogger("arena.web")
+
+
+def build_gate(settings: Settings) -> ModerationGate | None:
+    if not settings.moderation_enabled:
+        return None
+    return ModerationGate(
+        ModerationThresholds(
+            nsfw_block=settings.nsfw_block,
+            nsfw_review=settings.nsfw_review,
+            abuse_block=settings.abuse_block,
+            abuse_review=settings.abuse_review,
+            pii_action=settings.pii_action,  # type: ignore[arg-type]
+        )
+    )
+
+
+def build_limiter(settings: Settings) -> RateLimiter | None:
+    if not settings.rate_limits_enabled:
+        return None
+    return RateLimiter(
+        settings.redis_url or "memory://",
+        RateLimitRules(
+            battles=settings.battles_per_visitor,
+            votes=settings.votes_per_visitor,
+            ip_factor=settings.rate_ip_factor,
+        ),
+        key_prefix=settings.redis_prefix,
+    )
 
 
 def build_state(settings: Settings) -> ArenaState:
@@ -49,6 +79,8 @@ def build_state(settings: Settings) -> ArenaState:
             max_turns=settings.max_turns,
             max_queue_depth_per_worker=settings.max_queue_depth_per_worker,
         ),
+        gate=build_gate(settings),
+        limiter=build_limiter(settings),
     )
 
 
@@ -72,6 +104,7 @@ async def start_embedded_workers(state: ArenaState) -> list[asyncio.Task[None]]:
             max_attempts=state.settings.max_attempts,
             heartbeat_interval_s=state.settings.heartbeat_interval_s,
             heartbeat_ttl_s=state.settings.heartbeat_ttl_s,
+            answer_gate=state.gate if state.settings.moderate_answers else None,
         )
         # Engines load one after another: concurrent first imports of torch/transformers in
         # several threads can deadlock.
@@ -91,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.arena = state
         async with state.sessionmaker() as session:
             await sync_registry(session, load_registry(settings.models_file))
+        if state.gate is not None:
+            await state.gate.warm_up()
         workers = await start_embedded_workers(state) if settings.embedded_workers else []
         try:
             yield
@@ -101,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(BaseException):
                     await task
             await state.queue.close()
+            if state.limiter is not None:
+                await state.limiter.close()
             await state.engine.dispose()
 
     app = FastAPI(
@@ -128,16 +165,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(ArenaError)
     async def arena_error(request: Request, exc: ArenaError) -> Response:
         if _wants_json(request):
-            return JSONResponse({"detail": exc.message}, status_code=exc.status)
+            return JSONResponse(
+                {"detail": exc.message}, status_code=exc.status, headers=exc.headers
+            )
         if request.headers.get("HX-Request"):
             response = pages.templates.TemplateResponse(
                 request, "_error.html", {"message": exc.message}, status_code=exc.status
             )
+            response.headers.update(exc.headers)
             response.headers["HX-Retarget"] = "#errors"
             response.headers["HX-Reswap"] = "innerHTML"
             return response
         return pages.templates.TemplateResponse(
-            request, "error.html", {"message": exc.message}, status_code=exc.status
+            request, "error.html", {"message": exc.message}, status_code=exc.status,
+            headers=exc.headers,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -9,10 +9,11 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from app.arena.battles import add_turn, cast_vote, enabled_models, owned_battle
+from app.arena.battles import enabled_models, owned_battle
 from app.arena.views import battle_view
 from app.arena.visitors import has_consented, record_consent
 from app.config import REPO_ROOT
+from app.web import actions
 from app.web.actions import start_battle
 from app.web.deps import ConsentedVisitorDep, SessionDep, StateDep, VisitorDep, client_ip_hash
 from app.web.render import render_markdown
@@ -117,7 +118,7 @@ async def follow_up(
     prompt: Annotated[str, Form()] = "",
 ):
     battle = await owned_battle(session, battle_id, visitor)
-    await add_turn(session, state.queue, battle, prompt, state.limits)
+    await actions.follow_up(state, session, battle, visitor, prompt)
     view = battle_view(await owned_battle(session, battle_id, visitor))
     return _page(request, "_battle.html", battle=view)
 
@@ -128,9 +129,10 @@ async def vote(
     request: Request,
     session: SessionDep,
     visitor: ConsentedVisitorDep,
+    state: StateDep,
     winner: Annotated[str, Form()] = "",
 ):
     battle = await owned_battle(session, battle_id, visitor)
-    await cast_vote(session, battle, visitor, winner, client_ip_hash(request))
+    await actions.vote(state, session, battle, visitor, winner, client_ip_hash(request))
     view = battle_view(await owned_battle(session, battle_id, visitor))
     return _page(request, "_battle.html", battle=view)

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from app.abuse.rate_limits import RateLimiter
 from app.arena.battles import Limits
 from app.config import Settings
+from app.moderation import ModerationGate
 from app.queue import JobQueue
 from app.storage.blobs import LocalBlobStore
 
@@ -22,4 +24,6 @@ class ArenaState:
     blobs: LocalBlobStore
     ip_salt: str
     limits: Limits
+    gate: ModerationGate | None = None
+    limiter: RateLimiter | None = None
     rng: random.Random = field(default_factory=random.SystemRandom)

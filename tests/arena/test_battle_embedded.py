@@ -4,6 +4,7 @@ the same battle as the deployment path."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.db.models import Generation, Turn, Vote
+from app.db.models import Battle, Generation, Turn, Vote
 from app.db.session import make_engine, make_sessionmaker
 from tests.arena.stack import (
     ArenaStack,
@@ -35,6 +36,7 @@ def embedded(models_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             "ARENA_REDIS_URL": "",
             "ARENA_DATA_DIR": str(data),
             "ARENA_MODELS_FILE": str(models_file),
+            "ARENA_BATTLES_PER_VISITOR": "4/hour",
         },
         port=free_port(),
         log_dir=data,
@@ -115,3 +117,54 @@ def test_embedded_direct_chat_and_named_comparison(embedded: ArenaStack) -> None
               "model_b": "tiny-alpha"},
     )
     assert same.status_code == 422 and "different" in same.json()["detail"]
+
+
+def _battle_row(embedded: ArenaStack, battle_id: str):  # type: ignore[no-untyped-def]
+    async def run():  # type: ignore[no-untyped-def]
+        engine = make_engine(embedded.env["ARENA_DATABASE_URL"])
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await session.get(Battle, uuid.UUID(battle_id))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_moderation_gate_refuses_or_flags_before_any_model_runs(embedded: ArenaStack) -> None:
+    client = consented_client(embedded.url)
+    r = client.post(
+        "/api/battles",
+        files={"image": ("a.png", png_bytes(), "image/png")},
+        data={"prompt": "You are a fucking idiot, shut up"},
+    )
+    assert r.status_code == 422
+    assert "rephrase" in r.json()["detail"] and "idiot" not in r.json()["detail"]
+
+    flagged = create_battle(client, "Email the answer to jane.doe@example.com please")
+    row = _battle_row(embedded, flagged["id"])
+    assert row.review_status == "review"
+    assert "EMAIL_ADDRESS" in row.moderation["prompt"]["pii_kinds"]
+    assert row.moderation["image"]["decision"] == "allow" and row.language == "en"
+    read_sse(client, f"/api/battles/{flagged['id']}/stream")
+    deadline = time.monotonic() + 30  # answers are screened just after they are saved
+    while not {"answer_0_a", "answer_0_b"} <= set(row.moderation):
+        assert time.monotonic() < deadline, row.moderation
+        time.sleep(0.2)
+        row = _battle_row(embedded, flagged["id"])
+
+
+def test_battle_rate_limit_says_when_to_come_back(embedded: ArenaStack) -> None:
+    client = consented_client(embedded.url)
+    for _ in range(4):  # ARENA_BATTLES_PER_VISITOR=4/hour for this stack
+        battle = create_battle(client)
+        read_sse(client, f"/api/battles/{battle['id']}/stream")
+    r = client.post("/api/battles", files={"image": ("a.png", png_bytes(), "image/png")},
+                    data={"prompt": "one more"})
+    assert r.status_code == 429
+    assert "come back in" in r.json()["detail"] and int(r.headers["Retry-After"]) > 60
+    page = client.post("/battles", files={"image": ("a.png", png_bytes(), "image/png")},
+                       data={"prompt": "one more", "mode": "anonymous"},
+                       headers={"HX-Request": "true"})
+    assert page.status_code == 429 and "come back in" in page.text
+    assert page.headers["HX-Retarget"] == "#errors"
