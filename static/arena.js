@@ -64,7 +64,12 @@
 
   document.addEventListener("DOMContentLoaded", function () { scan(document); });
   document.addEventListener("htmx:afterSwap", function (ev) {
-    if (ev.detail && ev.detail.target && ev.detail.target.id !== "errors") clearErrors();
+    var target = ev.detail && ev.detail.target;
+    if (target && target.id !== "errors") clearErrors();
+    if (target && target.id === "battle" && target.querySelector("section.battle")) {
+      var form = document.getElementById("new-battle");
+      if (form) form.hidden = true;  // one battle at a time; "New battle" starts over
+    }
     scan(document);
   });
 })();

@@ -1,0 +1,110 @@
+"""A person's battle in a real browser: terms, upload, both answers stream, vote, reveal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.config import REPO_ROOT
+from tests.arena.stack import ArenaStack, png_bytes
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.browser
+MODELS = ["tiny-alpha", "tiny-beta"]
+
+
+@pytest.fixture(scope="module")
+def site(models_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArenaStack]:
+    data = tmp_path_factory.mktemp("browser-site")
+    s = ArenaStack(
+        env={
+            "ARENA_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'arena.db'}",
+            "ARENA_REDIS_URL": "",
+            "ARENA_DATA_DIR": str(data),
+            "ARENA_MODELS_FILE": str(models_file),
+        },
+        port=free_port(),
+        log_dir=data,
+    )
+    try:
+        s.start_web("--embedded-workers")
+        s.wait_models_online(MODELS)
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def image_file(tmp_path: Path) -> Path:
+    path = tmp_path / "red-square.png"
+    path.write_bytes(png_bytes((220, 40, 40), (96, 96)))
+    return path
+
+
+def test_battle_in_the_browser(browser, site: ArenaStack, image_file: Path) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(site.url + "/")
+
+    # The terms gate comes first; its acceptance is recorded.
+    assert "Before you start" in page.content()
+    page.check("input[name=accept]")
+    page.click("#accept-terms")
+    page.wait_for_selector("#new-battle")
+
+    page.set_input_files("input[name=image]", str(image_file))
+    page.fill("textarea[name=prompt]", "What colour is <b>this</b> <img src=x onerror=alert(1)>?")
+    votes = page.locator("button.vote")
+    page.click("#send")
+    page.wait_for_selector("section.battle")
+    assert votes.first.is_disabled()  # not before both answers are finished
+    page.wait_for_selector("section.battle[data-ended='1']", timeout=90_000)
+    assert all(votes.nth(i).is_enabled() for i in range(4))
+    for side in "ab":
+        answer = page.locator(f'.pane[data-side="{side}"] .answer')
+        assert answer.get_attribute("data-status") == "done"
+        assert answer.inner_text().strip() != ""
+
+    # The prompt is shown back as text, never as markup.
+    question = page.locator(".question").first
+    assert "<img src=x onerror=alert(1)>" in question.inner_text()
+    assert question.locator("img").count() == 0 and dialogs == []
+
+    html = page.content()
+    for name in MODELS:
+        assert name not in html  # anonymous until the vote
+    assert "/battle/" in page.url  # the URL survives a reload
+    page.screenshot(path=str(Path(REPO_ROOT) / "docs" / "battle.png"))
+
+    page.reload()
+    page.wait_for_selector("section.battle")
+    assert page.locator("button.vote").first.is_enabled()
+
+    page.click("button.vote[value=model_a]")
+    page.wait_for_selector(".reveal")
+    revealed = {page.inner_text(".reveal-a"), page.inner_text(".reveal-b")}
+    assert revealed == set(MODELS)
+    page.click("#new-battle-link")
+    page.wait_for_selector("#new-battle")
+    page.close()
+
+
+def test_page_shows_a_readable_error_for_a_bad_upload(
+    browser, site: ArenaStack, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    page = browser.new_page()
+    page.goto(site.url + "/")
+    page.check("input[name=accept]")
+    page.click("#accept-terms")
+    bad = tmp_path / "notes.png"
+    bad.write_text("definitely not an image")
+    page.set_input_files("input[name=image]", str(bad))
+    page.fill("textarea[name=prompt]", "What is this?")
+    page.click("#send")
+    page.wait_for_selector("#errors .error")
+    assert "not an image" in page.inner_text("#errors")
+    assert page.locator("section.battle").count() == 0
+    page.close()
