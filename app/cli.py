@@ -137,12 +137,14 @@ def admin_create_user(
 
     from app.admin import audit
     from app.admin.accounts import AccountError, create_user, user_json
-    from app.admin.passwords import WeakPasswordError
+    from app.admin.passwords import MIN_PASSWORD_LENGTH, WeakPasswordError
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < MIN_PASSWORD_LENGTH:  # before touching the database
+        raise typer.BadParameter(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
 
     async def run(session):  # type: ignore[no-untyped-def]
         user = await create_user(session, username, password, role)

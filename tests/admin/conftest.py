@@ -177,26 +177,29 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def browser(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+async def browser(chromium_path: str) -> AsyncIterator[Any]:
+    """Headless Chromium via Playwright's async API (the sync API would keep an event loop
+    running in the main thread and break the async tests that follow)."""
+    from playwright.async_api import async_playwright
 
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=chromium_path, headless=True,
+                                     args=CHROMIUM_ARGS)
         try:
             yield b
         finally:
-            b.close()
+            await b.close()
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    p = context.new_page()
+async def page(browser: Any) -> AsyncIterator[Any]:
+    context = await browser.new_context()
+    p = await context.new_page()
     p.set_default_timeout(15_000)
     try:
         yield p
     finally:
-        context.close()
+        await context.close()
 
 
 class AdminServer:
@@ -266,21 +269,3 @@ def admin_server(
         yield server
     finally:
         server.stop()
-
-
-def run_db(pg_url: str, fn: Callable[..., Any]) -> Any:
-    """Run `await fn(sessionmaker)` on a fresh loop in a thread (sync Playwright keeps an
-    event loop running in the test's own thread)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from app.db.session import make_engine, make_sessionmaker
-
-    async def go() -> Any:
-        engine = make_engine(pg_url)
-        try:
-            return await fn(make_sessionmaker(engine))
-        finally:
-            await engine.dispose()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, go()).result()

@@ -77,5 +77,4 @@ def test_cli_create_list_revoke(tmp_path: Path) -> None:
     r = arena(["list-users"], env)
     assert r.stdout.split("\t")[:3] == ["boss@example.org", "admin", "active"]
     r = arena(["revoke-sessions", "boss@example.org", "--disable"], env)
-    assert r.returncode == 0 and "disabled" in r.stdout
-    assert "\tdisabled\t" in arena(["list-users"], env).stdout
+    assert r.returncode == 0 and "revoked 0 session(s) and disabled" in r.stdout
