@@ -1,0 +1,90 @@
+"""Both queue adapters keep the same promises: at-least-once jobs with leases, replayable
+event streams that resume from a cursor, and heartbeats that expire."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.queue import JobQueue, WorkerInfo
+from app.queue.memory_queue import MemoryQueue
+from app.queue.redis_queue import RedisQueue
+
+LEASE_MS = 300
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def queue(request: pytest.FixtureRequest) -> AsyncIterator[JobQueue]:
+    if request.param == "memory":
+        q: JobQueue = MemoryQueue(lease_ms=LEASE_MS)
+        yield q
+        return
+    url = request.getfixturevalue("redis_url")
+    prefix = request.getfixturevalue("redis_prefix") + f"q{uuid.uuid4().hex[:6]}:"
+    q = RedisQueue(url, prefix=prefix, lease_ms=LEASE_MS)
+    yield q
+    await q.close()
+
+
+async def test_each_job_goes_to_one_worker_until_its_lease_runs_out(queue: JobQueue) -> None:
+    await queue.enqueue("m", "g1")
+    await queue.enqueue("m", "g2")
+    first = await queue.claim("m", "w1", 1, 10)
+    second = await queue.claim("m", "w2", 5, 10)
+    assert [j.generation_id for j in first] == ["g1"]
+    assert [j.generation_id for j in second] == ["g2"]
+    assert await queue.claim("m", "w3", 5, 10) == []
+    assert await queue.depth("m") == 2
+
+    # w2 keeps renewing its lease; w1 went silent.
+    for _ in range(4):
+        await asyncio.sleep(LEASE_MS / 1000 / 3)
+        await queue.extend("m", "w2", [second[0].message_id])
+    stolen = await queue.claim("m", "w3", 5, 10)
+    assert [(j.generation_id, j.reclaimed) for j in stolen] == [("g1", True)]
+
+    await queue.ack("m", stolen[0].message_id)
+    await queue.ack("m", second[0].message_id)
+    assert await queue.depth("m") == 0
+    await asyncio.sleep(LEASE_MS / 1000 * 1.5)
+    assert await queue.claim("m", "w4", 5, 10) == []  # acked jobs never come back
+
+
+async def test_blocking_claim_wakes_up_for_a_new_job(queue: JobQueue) -> None:
+    waiter = asyncio.create_task(queue.claim("m2", "w1", 1, 3000))
+    await asyncio.sleep(0.1)
+    await queue.enqueue("m2", "g-late")
+    jobs = await asyncio.wait_for(waiter, 2)
+    assert [j.generation_id for j in jobs] == ["g-late"]
+
+
+async def test_event_stream_resumes_from_any_cursor(queue: JobQueue) -> None:
+    ids = [await queue.publish("gen-x", {"type": "delta", "text": t}) for t in "abcde"]
+    everything = await queue.read({"gen-x": "0-0"}, 10)
+    assert "".join(e.data["text"] for e in everything) == "abcde"
+    assert [e.id for e in everything] == ids
+    rest = await queue.read({"gen-x": ids[1]}, 10)
+    assert "".join(e.data["text"] for e in rest) == "cde"
+    assert await queue.read({"gen-x": ids[-1]}, 10) == []
+
+
+async def test_blocking_read_wakes_for_either_stream(queue: JobQueue) -> None:
+    reader = asyncio.create_task(queue.read({"ga": "0-0", "gb": "0-0"}, 3000))
+    await asyncio.sleep(0.1)
+    await queue.publish("gb", {"type": "done"})
+    events = await asyncio.wait_for(reader, 2)
+    assert [(e.generation_id, e.data["type"]) for e in events] == [("gb", "done")]
+
+
+async def test_heartbeats_expire(queue: JobQueue) -> None:
+    await queue.heartbeat(WorkerInfo("w1", "hb", in_flight=3, tokens_per_s=12.5), 0.3)
+    await queue.heartbeat(WorkerInfo("w2", "hb"), 5)
+    live = {w.worker_id: w for w in await queue.live_workers("hb")}
+    assert set(live) == {"w1", "w2"} and live["w1"].tokens_per_s == 12.5
+    await asyncio.sleep(0.5)
+    assert [w.worker_id for w in await queue.live_workers("hb")] == ["w2"]
+    await queue.remove_worker("hb", "w2")
+    assert await queue.live_workers("hb") == []
