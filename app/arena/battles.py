@@ -66,9 +66,10 @@ async def load_battle(session: AsyncSession, battle_id: uuid.UUID | str) -> Batt
 
 
 async def owned_battle(session: AsyncSession, battle_id: str, visitor: Visitor) -> Battle:
-    """The same 404 for a missing battle and another visitor's: ids must not be probed."""
+    """The same 404 for a missing battle, another visitor's and a removed one: ids must not
+    be probed, and a moderator's removal takes effect at once."""
     battle = await load_battle(session, battle_id)
-    if battle is None or battle.visitor_id != visitor.id:
+    if battle is None or battle.visitor_id != visitor.id or battle.removed:
         raise ArenaError("Battle not found.", 404)
     return battle
 
@@ -266,3 +267,17 @@ async def cast_vote(
         await session.rollback()
         raise ArenaError("This battle already has a vote.", 409) from exc
     return vote
+
+
+async def visitor_may_see_image(session: AsyncSession, visitor: Visitor, sha256: str) -> bool:
+    """Images are shown only to visitors with a live battle that uses them."""
+    found = await session.scalar(
+        select(Battle.id)
+        .where(
+            Battle.visitor_id == visitor.id,
+            Battle.image_sha256 == sha256,
+            Battle.removed.is_(False),
+        )
+        .limit(1)
+    )
+    return found is not None

@@ -27,6 +27,7 @@ class ModelSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     # Words that, in an answer, reveal this model's identity (used by the ranking cleaner).
     identity_words: list[str] = Field(default_factory=list)
+    ranked: bool = True  # False keeps the model out of every leaderboard
 
     @field_validator("backend")
     @classmethod
@@ -61,19 +62,33 @@ def load_registry(path: Path) -> list[ModelSpec]:
 
 
 async def sync_registry(session: AsyncSession, specs: list[ModelSpec]) -> None:
-    """Insert new models and update changed ones; models no longer listed are disabled."""
+    """Insert new models and update changed ones; models no longer listed are disabled.
+
+    An operator may change a model's weight and enabled flag in the admin pages; those
+    changes survive restarts: the file's value is applied only when the file itself
+    changed it since the last sync.
+    """
     existing = {m.name: m for m in (await session.scalars(select(ModelEntry))).all()}
     for spec in specs:
-        row = existing.pop(spec.name, None) or ModelEntry(name=spec.name)
+        row = existing.pop(spec.name, None)
+        synced = (row.registry_state or {}) if row is not None else {}
+        if row is None:
+            row = ModelEntry(name=spec.name, weight=spec.weight, enabled=spec.enabled)
+        if synced.get("weight") != spec.weight:
+            row.weight = spec.weight
+        if synced.get("enabled") != spec.enabled:
+            row.enabled = spec.enabled
         row.backend = spec.backend
         row.path = spec.path
-        row.options = {**spec.options, "identity_words": spec.identity_words}
+        row.options = spec.options
+        row.identity_words = spec.identity_words
+        row.ranked = spec.ranked
+        row.registry_state = {"weight": spec.weight, "enabled": spec.enabled}
         row.sampling = spec.sampling
-        row.weight = spec.weight
-        row.enabled = spec.enabled
         row.max_new_tokens = spec.max_new_tokens
         row.concurrency = spec.concurrency
         session.add(row)
     for row in existing.values():
         row.enabled = False
+        row.registry_state = {"weight": row.weight, "enabled": False}
     await session.commit()

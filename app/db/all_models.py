@@ -3,9 +3,7 @@
 A new table module adds one import line here.
 """
 
-from app.db import models  # noqa: F401
+from app.db import admin_tables, leaderboard_tables, models
 from app.db.models import Base
 
-__all__ = ["Base"]
-from app.db import leaderboard_tables  # noqa: F401
-from app.db import admin_tables  # noqa: F401
+__all__ = ["Base", "admin_tables", "leaderboard_tables", "models"]

@@ -83,6 +83,11 @@ class ModelEntry(Base):
     max_new_tokens: Mapped[int] = mapped_column(Integer, default=256)
     concurrency: Mapped[int] = mapped_column(Integer, default=16)
     outage: Mapped[bool] = mapped_column(Boolean, default=False)  # operator-marked outage
+    # Words that reveal the model's identity in an answer (the ranking drops such battles).
+    identity_words: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ranked: Mapped[bool] = mapped_column(Boolean, default=True)  # False: never on leaderboards
+    # The registry file's values at the last sync, so that admin changes survive restarts.
+    registry_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -57,14 +57,13 @@ async def load_battle_records(
 
 
 async def load_model_info(session: AsyncSession) -> dict[str, ModelInfo]:
-    """Identity words (the name itself plus options["identity_words"]) and the ranked flag."""
+    """Identity words (the name itself plus the registry's identity_words) and `ranked`."""
     info = {}
     for m in (await session.scalars(select(ModelEntry).order_by(ModelEntry.name))).all():
-        options = m.options or {}
-        words = [m.name, *[str(w) for w in options.get("identity_words") or ()]]
+        words = [m.name, *[str(w) for w in m.identity_words or ()]]
         info[m.name] = ModelInfo(
             name=m.name,
             identity_words=tuple(dict.fromkeys(w.strip() for w in words if w.strip())),
-            ranked=bool(options.get("ranked", True)),
+            ranked=bool(m.ranked),
         )
     return info

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.arena.battles import enabled_models, owned_battle
+from app.arena.battles import enabled_models, owned_battle, visitor_may_see_image
 from app.arena.errors import ArenaError
 from app.arena.views import battle_view
 from app.arena.visitors import record_consent
@@ -140,7 +140,10 @@ async def vote(
 
 
 @router.get("/images/{sha256}")
-async def image(sha256: str, state: StateDep) -> Response:
+async def image(sha256: str, session: SessionDep, visitor: VisitorDep, state: StateDep) -> Response:
+    """The normalised image of one of your battles."""
+    if not await visitor_may_see_image(session, visitor, sha256):
+        raise ArenaError("Image not found.", 404)
     try:
         data = await state.blobs.get(sha256)
     except (BlobNotFound, ValueError) as exc:

@@ -24,7 +24,7 @@ from app.db.session import make_engine, make_sessionmaker
 from app.moderation import ModerationGate, ModerationThresholds
 from app.queue import make_queue
 from app.storage.blobs import LocalBlobStore
-from app.web import api, leaderboard_routes, pages
+from app.web import admin_routes, api, leaderboard_routes, pages
 from app.web.limits import BodySizeLimitMiddleware
 from app.web.state import ArenaState
 
@@ -159,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(leaderboard_routes.router)
+    app.include_router(admin_routes.router)
 
     def _wants_json(request: Request) -> bool:
         return request.url.path.startswith("/api/")

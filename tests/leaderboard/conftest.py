@@ -49,7 +49,7 @@ def lb_models_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path.write_text(yaml.safe_dump({"models": [
         {"name": name, "backend": "openai", "path": "http://127.0.0.1:9/v1",
          "identity_words": IDENTITY.get(name, []),
-         "options": {"ranked": False} if name in UNRANKED else {}}
+         "ranked": name not in UNRANKED}
         for name in [*sorted(STRENGTHS), *UNRANKED]
     ]}))
     return path

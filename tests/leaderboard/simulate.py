@@ -72,13 +72,12 @@ def random_battles(n: int, *, seed: int, visitors: list[uuid.UUID],
 async def add_models(session: AsyncSession, names: list[str], *,
                      unranked: tuple[str, ...] = UNRANKED,
                      identity: dict[str, list[str]] | None = None) -> None:
-    """Registry rows as `sync_registry` writes them (identity words inside options)."""
+    """Registry rows as `sync_registry` writes them."""
     identity = IDENTITY if identity is None else identity
     for name in names:
-        options: dict[str, object] = {"identity_words": identity.get(name, [])}
-        if name in unranked:
-            options["ranked"] = False
-        session.add(ModelEntry(name=name, backend="openai", options=options))
+        session.add(ModelEntry(name=name, backend="openai",
+                               identity_words=identity.get(name, []),
+                               ranked=name not in unranked))
     await session.commit()
 
 
