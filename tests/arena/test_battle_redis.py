@@ -308,6 +308,7 @@ def test_bad_inputs_get_clear_errors_and_write_nothing(stack: ArenaStack, pg_url
         ("POST", f"/api/battles/{battle['id']}/vote", {"winner": "tie"}),
         ("POST", f"/api/battles/{battle['id']}/turns", {"prompt": "mine now"}),
         ("GET", "/api/battles/not-a-uuid", None),
+        ("GET", f"/api/images/{battle['image']}", None),
     ]:
         r = stranger.request(method, path, json=body)
         assert r.status_code == 404, (path, r.text)
