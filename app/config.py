@@ -5,6 +5,7 @@ No other module reads the environment: they take a `Settings` instance.
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -89,6 +90,11 @@ class Settings(BaseSettings):
         path.write_text(value)
         path.chmod(0o600)
         return value
+
+
+def secret_from_env(name: str) -> str | None:
+    """A named secret (an API key) that the registry refers to by environment variable."""
+    return os.environ.get(name)
 
 
 @lru_cache

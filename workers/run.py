@@ -23,12 +23,12 @@ def _answer_gate(settings: Settings):  # type: ignore[no-untyped-def]
     worker's image may not; then the web process's checks of prompts still apply)."""
     if not (settings.moderation_enabled and settings.moderate_answers):
         return None
-    try:
-        from app.web.main import build_gate
-    except ImportError:
+    from app.moderation.from_settings import gate_available, gate_from_settings
+
+    if not gate_available():
         log.warning("moderation packages missing: answers from this worker are not screened")
         return None
-    return build_gate(settings)
+    return gate_from_settings(settings)
 
 
 async def run_worker(

@@ -21,7 +21,7 @@ from app.arena.errors import ArenaError
 from app.arena.registry import load_registry, sync_registry
 from app.config import REPO_ROOT, Settings, get_settings
 from app.db.session import make_engine, make_sessionmaker
-from app.moderation import ModerationGate, ModerationThresholds
+from app.moderation.from_settings import gate_from_settings
 from app.queue import make_queue
 from app.storage.blobs import LocalBlobStore
 from app.web import admin_routes, api, leaderboard_routes, pages
@@ -29,20 +29,6 @@ from app.web.limits import BodySizeLimitMiddleware
 from app.web.state import ArenaState
 
 log = logging.getLogger("arena.web")
-
-
-def build_gate(settings: Settings) -> ModerationGate | None:
-    if not settings.moderation_enabled:
-        return None
-    return ModerationGate(
-        ModerationThresholds(
-            nsfw_block=settings.nsfw_block,
-            nsfw_review=settings.nsfw_review,
-            abuse_block=settings.abuse_block,
-            abuse_review=settings.abuse_review,
-            pii_action=settings.pii_action,  # type: ignore[arg-type]
-        )
-    )
 
 
 def build_limiter(settings: Settings) -> RateLimiter | None:
@@ -79,7 +65,7 @@ def build_state(settings: Settings) -> ArenaState:
             max_turns=settings.max_turns,
             max_queue_depth_per_worker=settings.max_queue_depth_per_worker,
         ),
-        gate=build_gate(settings),
+        gate=gate_from_settings(settings),
         limiter=build_limiter(settings),
     )
 

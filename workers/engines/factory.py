@@ -16,7 +16,15 @@ def make_engine(config: EngineConfig) -> Engine:
 
         return VLLMEngine(config)
     if config.backend == "openai":
+        from app.config import secret_from_env
         from workers.engines.openai_engine import OpenAIEngine
 
-        return OpenAIEngine(config)
+        options = dict(config.options)
+        key_name = options.pop("api_key_env", None)
+        if key_name:
+            key = secret_from_env(str(key_name))
+            if not key:
+                raise ValueError(f"model {config.name!r}: environment variable {key_name} is empty")
+            options["api_key"] = key
+        return OpenAIEngine(EngineConfig(config.name, config.backend, config.path, options))
     raise ValueError(f"unknown engine backend {config.backend!r}")
