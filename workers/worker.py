@@ -232,11 +232,13 @@ class Worker:
         finished: Finished | None = None
         publisher = DeltaPublisher(self.queue, gid)
         async for event in self.engine.generate(request):
-            if isinstance(event, TextDelta) and event.text:
+            # NUL can not be stored in PostgreSQL text, and no reader wants it: drop it.
+            text = event.text.replace("\x00", "") if isinstance(event, TextDelta) else ""
+            if text:
                 if first is None:
                     first = time.monotonic()
-                parts.append(event.text)
-                publisher.push(event.text)
+                parts.append(text)
+                publisher.push(text)
             elif isinstance(event, Finished):
                 finished = event
         await publisher.flush()

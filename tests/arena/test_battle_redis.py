@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
+import yaml
 from sqlalchemy import func, select
 
 from app.db.models import Battle, Generation, Turn, Vote
@@ -36,13 +38,21 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ArenaStack]:
     data = tmp_path_factory.mktemp("arena-data")
+    # Plus a model whose endpoint is down: a real engine (the OpenAI backend) that fails.
+    registry = yaml.safe_load(models_file.read_text())
+    registry["models"].append({
+        "name": "tiny-broken", "backend": "openai", "max_new_tokens": 8,
+        "options": {"base_url": f"http://127.0.0.1:{free_port()}/v1", "max_retries": 0,
+                    "timeout": 2},
+    })
+    (data / "models.yaml").write_text(yaml.safe_dump(registry))
     s = ArenaStack(
         env={
             "ARENA_DATABASE_URL": pg_url,
             "ARENA_REDIS_URL": redis_url,
             "ARENA_REDIS_PREFIX": redis_prefix,
             "ARENA_DATA_DIR": str(data),
-            "ARENA_MODELS_FILE": str(models_file),
+            "ARENA_MODELS_FILE": str(data / "models.yaml"),
             "ARENA_LEASE_MS": "3000",
             "ARENA_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024),
             "ARENA_MAX_TURNS": "3",
@@ -331,3 +341,40 @@ def test_same_image_is_stored_once(stack: ArenaStack, pg_url: str) -> None:
         for i in range(2)
     ]
     assert ids[0] == ids[1] and len(ids[0]) == 64
+
+
+def test_failing_model_fails_its_side_after_the_attempts_and_blocks_the_vote(
+    stack: ArenaStack, pg_url: str, redis_url: str
+) -> None:
+    stack.start_worker("w-broken", "tiny-broken")
+    try:
+        stack.wait_models_online(["tiny-broken"])
+        client = consented_client(stack.url)
+        battle = create_battle(client, mode="side_by_side", model_a="tiny-alpha",
+                               model_b="tiny-broken")
+        events = read_sse(client, f"/api/battles/{battle['id']}/stream", timeout=120)
+    finally:
+        stack.kill("w-broken", signal.SIGTERM)  # a graceful stop: it leaves the pool at once
+    assert events[-1].data == {"can_vote": False, "failed": True}
+    b_events = [e.data for e in events if e.event == "b"]
+    assert b_events[-1]["type"] == "error" and "could not be generated" in b_events[-1]["message"]
+    assert "tiny-broken" not in str(b_events)  # the error text does not name the model
+    assert answers_from(events)["final"]["a"] != ""
+
+    r = client.post(f"/api/battles/{battle['id']}/vote", json={"winner": "model_a"})
+    assert r.status_code == 409 and "failed" in r.json()["detail"]
+    view = client.get(f"/api/battles/{battle['id']}").json()
+    assert view["failed"] and not view["can_vote"] and view["turns"][0]["b"]["status"] == "failed"
+
+    async def gen_b(session):  # type: ignore[no-untyped-def]
+        return await session.scalar(
+            select(Generation).join(Turn)
+            .where(Turn.battle_id == uuid.UUID(battle["id"]), Generation.side == "b")
+        )
+
+    g = db_query(pg_url, gen_b)
+    assert g.status == "failed" and g.attempts == 3 and "Connect" in (g.error or "")
+    dead = redis.Redis.from_url(redis_url, decode_responses=True).xrange(
+        f"{stack.env['ARENA_REDIS_PREFIX']}dead:tiny-broken"
+    )
+    assert any(fields["generation_id"] == str(g.id) for _, fields in dead)
