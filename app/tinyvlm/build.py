@@ -28,7 +28,9 @@ SYSTEM, USER, ASSISTANT = "<|system|>", "<|user|>", "<|assistant|>"
 SPECIAL_TOKENS = [PAD, BOS, EOS, IMAGE, SYSTEM, USER, ASSISTANT]
 
 # Works for plain string content and for OpenAI-style content lists (vLLM passes image_url
-# parts as {"type": "image"}); every assistant turn ends with the EOS token.
+# parts as {"type": "image"}); every assistant turn ends with the EOS token. Images come after
+# the turn's text: the image tokens can then attend to the question (causal attention), which
+# lets a tiny model learn to ground its answers in far fewer steps.
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
     "{% for message in messages %}"
@@ -37,8 +39,9 @@ CHAT_TEMPLATE = (
     "{% else %}<|assistant|>{% endif %}"
     "{% if message['content'] is string %}{{ message['content'] }}"
     "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] in ['image', 'image_url', 'input_image'] %}<image>"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% for part in message['content'] %}"
+    "{% if part['type'] in ['image', 'image_url', 'input_image'] %}<image>{% endif %}"
     "{% endfor %}{% endif %}"
     "{% if message['role'] == 'assistant' %}{{ eos_token }}{% endif %}"
     "{% endfor %}"
@@ -75,6 +78,7 @@ class TinyLlavaSpec:
     text_heads: int = 2
     text_kv_heads: int = 1
     max_position_embeddings: int = 512
+    vision_feature_layer: int = -2  # -1 uses the last vision layer (trained models want it)
 
     @property
     def image_tokens(self) -> int:
@@ -161,7 +165,7 @@ def build_config(tokenizer: PreTrainedTokenizerFast, spec: TinyLlavaSpec) -> Lla
         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE),
         image_seq_length=spec.image_tokens,
         vision_feature_select_strategy="default",
-        vision_feature_layer=-2,
+        vision_feature_layer=spec.vision_feature_layer,
         projector_hidden_act="gelu",
         tie_word_embeddings=False,
         **ids,

@@ -68,7 +68,7 @@ def test_chat_template_handles_string_and_list_content(model_dir: Path) -> None:
         add_generation_prompt=True,
         tokenize=False,
     )
-    assert as_list == "<s><|user|><image>Hi?<|assistant|>"
+    assert as_list == "<s><|user|>Hi?<image><|assistant|>"
     assert as_string == "<s><|user|>Hi?<|assistant|>Hello.</s><|user|>Again?<|assistant|>"
 
 
