@@ -9,6 +9,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.queue.base import ClaimedJob, QueueEvent, WorkerInfo
 
@@ -68,9 +69,12 @@ class RedisQueue:
                 jobs.append(ClaimedJob(model, message_id, fields["generation_id"], True))
         if len(jobs) >= count:
             return jobs
-        reply = await self.redis.xreadgroup(
-            GROUP, consumer, {key: ">"}, count=count - len(jobs), block=block_ms or None
-        )
+        try:
+            reply = await self.redis.xreadgroup(
+                GROUP, consumer, {key: ">"}, count=count - len(jobs), block=block_ms or None
+            )
+        except RedisTimeoutError:  # a block that outlived the socket (e.g. a paused process)
+            return jobs
         for _stream, messages in reply or []:
             for message_id, fields in messages:
                 jobs.append(ClaimedJob(model, message_id, fields["generation_id"]))
@@ -119,7 +123,10 @@ class RedisQueue:
         if not cursors:
             return []
         streams = {self._gen(g): c or "0-0" for g, c in cursors.items()}
-        reply = await self.redis.xread(streams, block=block_ms or None, count=512)
+        try:
+            reply = await self.redis.xread(streams, block=block_ms or None, count=512)
+        except RedisTimeoutError:
+            return []
         events: list[QueueEvent] = []
         cut = len(self.prefix) + len("gen:")
         for stream, messages in reply or []:

@@ -21,6 +21,7 @@ from app.web.deps import (
     StateDep,
     VisitorDep,
     client_ip_hash,
+    get_visitor,
 )
 from app.web.stream import relay_turn
 
@@ -98,14 +99,16 @@ async def get_battle(battle_id: str, session: SessionDep, visitor: VisitorDep) -
 async def stream(
     battle_id: str,
     request: Request,
-    session: SessionDep,
-    visitor: VisitorDep,
     state: StateDep,
     turn: Annotated[int | None, Query(ge=0)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-sent events for both sides of one turn (the latest by default)."""
-    battle = await owned_battle(session, battle_id, visitor)
+    # A short session of its own: a stream may last minutes and must not hold a pooled
+    # database connection for all that time.
+    async with state.sessionmaker() as session:
+        visitor = await get_visitor(request, session)
+        battle = await owned_battle(session, battle_id, visitor)
     index = len(battle.turns) - 1 if turn is None else turn
     if index >= len(battle.turns):
         raise ArenaError("No such turn.", 404)
