@@ -17,6 +17,7 @@ import httpx
 from PIL import Image
 
 from app.config import REPO_ROOT
+from tests.conftest import free_port
 
 
 @dataclass
@@ -178,3 +179,37 @@ def answers_from(events: list[SSEEvent]) -> dict[str, str]:
         elif kind == "done":
             final[ev.event] = ev.data["text"]
     return {"streamed": text, "final": final}  # type: ignore[dict-item]
+
+
+def embedded_stack(models_file: Path, data: Path, **env: str) -> ArenaStack:
+    """The embedded default: SQLite, in-process queue, workers inside the web process."""
+    return ArenaStack(
+        env={
+            "ARENA_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'arena.db'}",
+            "ARENA_REDIS_URL": "",
+            "ARENA_DATA_DIR": str(data),
+            "ARENA_MODELS_FILE": str(models_file),
+            **env,
+        },
+        port=free_port(),
+        log_dir=data,
+    )
+
+
+def services_stack(
+    pg_url: str, redis_url: str, redis_prefix: str, models_file: Path, data: Path, **env: str
+) -> ArenaStack:
+    """The deployment path: PostgreSQL, Redis Streams, separate worker processes."""
+    return ArenaStack(
+        env={
+            "ARENA_DATABASE_URL": pg_url,
+            "ARENA_REDIS_URL": redis_url,
+            "ARENA_REDIS_PREFIX": redis_prefix,
+            "ARENA_DATA_DIR": str(data),
+            "ARENA_MODELS_FILE": str(models_file),
+            **env,
+        },
+        port=free_port(),
+        log_dir=data,
+    )
+

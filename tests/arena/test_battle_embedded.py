@@ -19,10 +19,10 @@ from tests.arena.stack import (
     answers_from,
     consented_client,
     create_battle,
+    embedded_stack,
     png_bytes,
     read_sse,
 )
-from tests.conftest import free_port
 
 MODELS = ["tiny-alpha", "tiny-beta"]
 
@@ -30,17 +30,7 @@ MODELS = ["tiny-alpha", "tiny-beta"]
 @pytest.fixture(scope="module")
 def embedded(models_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArenaStack]:
     data = tmp_path_factory.mktemp("embedded")
-    s = ArenaStack(
-        env={
-            "ARENA_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'arena.db'}",
-            "ARENA_REDIS_URL": "",
-            "ARENA_DATA_DIR": str(data),
-            "ARENA_MODELS_FILE": str(models_file),
-            "ARENA_BATTLES_PER_VISITOR": "4/hour",
-        },
-        port=free_port(),
-        log_dir=data,
-    )
+    s = embedded_stack(models_file, data, ARENA_BATTLES_PER_VISITOR="4/hour")
     try:
         s.start_web("--embedded-workers")
         s.wait_models_online(MODELS)

@@ -26,6 +26,7 @@ from tests.arena.stack import (
     create_battle,
     png_bytes,
     read_sse,
+    services_stack,
 )
 from tests.conftest import free_port
 
@@ -46,20 +47,10 @@ def stack(
                     "timeout": 2},
     })
     (data / "models.yaml").write_text(yaml.safe_dump(registry))
-    s = ArenaStack(
-        env={
-            "ARENA_DATABASE_URL": pg_url,
-            "ARENA_REDIS_URL": redis_url,
-            "ARENA_REDIS_PREFIX": redis_prefix,
-            "ARENA_DATA_DIR": str(data),
-            "ARENA_MODELS_FILE": str(data / "models.yaml"),
-            "ARENA_LEASE_MS": "3000",
-            "ARENA_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024),
-            "ARENA_MAX_TURNS": "3",
-            "ARENA_SSE_PING_S": "1",
-        },
-        port=free_port(),
-        log_dir=data,
+    s = services_stack(
+        pg_url, redis_url, redis_prefix, data / "models.yaml", data,
+        ARENA_LEASE_MS="3000", ARENA_MAX_UPLOAD_BYTES=str(2 * 1024 * 1024),
+        ARENA_MAX_TURNS="3", ARENA_SSE_PING_S="1",
     )
     try:
         s.start_web()

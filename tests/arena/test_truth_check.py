@@ -15,8 +15,7 @@ import yaml
 from app.config import REPO_ROOT
 from app.db.session import make_engine, make_sessionmaker
 from app.demo.truth_check import run_truth_check
-from tests.arena.stack import ArenaStack
-from tests.conftest import free_port
+from tests.arena.stack import ArenaStack, services_stack
 
 DEMO = ["shapes-large", "shapes-medium", "shapes-small"]
 pytestmark = pytest.mark.slow
@@ -32,18 +31,9 @@ def demo_stack(
         m["path"] = str(Path(REPO_ROOT) / m["path"])
         assert Path(m["path"]).is_dir(), f"demo model missing: {m['path']}"
     (data / "models.yaml").write_text(yaml.safe_dump(registry))
-    s = ArenaStack(
-        env={
-            "ARENA_DATABASE_URL": pg_url,
-            "ARENA_REDIS_URL": redis_url,
-            "ARENA_REDIS_PREFIX": redis_prefix + "truth:",
-            "ARENA_DATA_DIR": str(data),
-            "ARENA_MODELS_FILE": str(data / "models.yaml"),
-            "ARENA_RATE_LIMITS_ENABLED": "false",
-            "ARENA_MAX_GENERATIONS_IN_FLIGHT": "1000",
-        },
-        port=free_port(),
-        log_dir=data,
+    s = services_stack(
+        pg_url, redis_url, redis_prefix + "truth:", data / "models.yaml", data,
+        ARENA_RATE_LIMITS_ENABLED="false", ARENA_MAX_GENERATIONS_IN_FLIGHT="1000",
     )
     try:
         s.start_web()

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.config import REPO_ROOT
-from tests.arena.stack import ArenaStack, png_bytes
-from tests.conftest import free_port
+from tests.arena.stack import ArenaStack, embedded_stack, png_bytes
 
 pytestmark = pytest.mark.browser
 MODELS = ["tiny-alpha", "tiny-beta"]
@@ -17,17 +16,7 @@ MODELS = ["tiny-alpha", "tiny-beta"]
 
 @pytest.fixture(scope="module")
 def site(models_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArenaStack]:
-    data = tmp_path_factory.mktemp("browser-site")
-    s = ArenaStack(
-        env={
-            "ARENA_DATABASE_URL": f"sqlite+aiosqlite:///{data / 'arena.db'}",
-            "ARENA_REDIS_URL": "",
-            "ARENA_DATA_DIR": str(data),
-            "ARENA_MODELS_FILE": str(models_file),
-        },
-        port=free_port(),
-        log_dir=data,
-    )
+    s = embedded_stack(models_file, tmp_path_factory.mktemp("browser-site"))
     try:
         s.start_web("--embedded-workers")
         s.wait_models_online(MODELS)

@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.arena.stack import ArenaStack, answers_from, consented_client, create_battle, read_sse
-from tests.conftest import free_port
+from tests.arena.stack import (
+    ArenaStack,
+    answers_from,
+    consented_client,
+    create_battle,
+    read_sse,
+    services_stack,
+)
 from tests.engines.conftest import VLLMServer, vllm_subprocess_env
 
 pytestmark = pytest.mark.vllm
@@ -32,18 +38,7 @@ def vllm_stack(
                      "model": vllm_openai_server.model}},
     ]}))
     vllm_env = {k: v for k, v in vllm_subprocess_env().items() if k.startswith(("VLLM", "HF"))}
-    s = ArenaStack(
-        env={
-            "ARENA_DATABASE_URL": pg_url,
-            "ARENA_REDIS_URL": redis_url,
-            "ARENA_REDIS_PREFIX": redis_prefix + "vllm:",
-            "ARENA_DATA_DIR": str(data),
-            "ARENA_MODELS_FILE": str(registry),
-            **vllm_env,
-        },
-        port=free_port(),
-        log_dir=data,
-    )
+    s = services_stack(pg_url, redis_url, redis_prefix + "vllm:", registry, data, **vllm_env)
     try:
         s.start_web()
         s.start_worker("w-vllm", "vllm-tiny", python=str(vllm_python))
