@@ -93,7 +93,7 @@ async def relay_round(stack: ArenaStack, worker: subprocess.Popen, n: int,
         await asyncio.sleep(1.0)  # every SSE connection is open and waiting
         t0[0] = time.perf_counter()
         os.killpg(worker.pid, signal.SIGCONT)
-        results = await asyncio.gather(*tasks)
+        results = await asyncio.wait_for(asyncio.gather(*tasks), 600)
         wall = time.perf_counter() - t0[0]
         return {"streams": n, "ttft_ms": [r[0] for r in results],
                 "tokens": sum(r[1] for r in results), "wall_s": wall}

@@ -73,12 +73,30 @@ class RedisQueue:
             reply = await self.redis.xreadgroup(
                 GROUP, consumer, {key: ">"}, count=count - len(jobs), block=block_ms or None
             )
-        except RedisTimeoutError:  # a block that outlived the socket (e.g. a paused process)
-            return jobs
+        except RedisTimeoutError:
+            # The reply was lost (a stalled or paused process): Redis may have handed us jobs
+            # that we never saw. Take back our own pending jobs now rather than after a lease;
+            # the worker skips the ones it is already running.
+            return jobs + await self._own_pending(model, consumer, count)
         for _stream, messages in reply or []:
             for message_id, fields in messages:
                 jobs.append(ClaimedJob(model, message_id, fields["generation_id"]))
         return jobs
+
+    async def _own_pending(self, model: str, consumer: str, count: int) -> list[ClaimedJob]:
+        key = self._jobs(model)
+        pending = await self.redis.xpending_range(
+            key, GROUP, min="-", max="+", count=count + 1024, consumername=consumer
+        )
+        ids = [p["message_id"] for p in pending]
+        if not ids:
+            return []
+        claimed = await self.redis.xclaim(key, GROUP, consumer, 0, ids)
+        return [
+            ClaimedJob(model, message_id, fields["generation_id"], True)
+            for message_id, fields in claimed
+            if fields
+        ]
 
     async def extend(self, model: str, consumer: str, message_ids: list[str]) -> None:
         if message_ids:
