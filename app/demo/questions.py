@@ -241,5 +241,8 @@ def is_correct(question: Question | str, scene: Scene, answer_text: str) -> bool
         return {(m.colour, m.kind) for m in _mentions(words)} == {(largest.colour, largest.kind)}
     if question.kind == "where":
         shape = next(s for s in scene.shapes if (s.colour, s.kind) == (p["colour"], p["shape"]))
+        named = {(m.colour, m.kind) for m in _mentions(words)}
+        if named - {(shape.colour, shape.kind)}:
+            return False  # it talks about another shape
         return {w for w in words if w in POSITIONS} == {shape.position}
     raise ValueError(f"unknown question kind {question.kind!r}")

@@ -83,7 +83,7 @@ def test_shapes_are_drawn_in_their_colour_and_place() -> None:
         (
             "Where is the green square?",
             ["The green square is on the right.", "right"],
-            ["At the top.", "Left or right."],
+            ["At the top.", "Left or right.", "The green circle is on the right."],
         ),
         (
             "Describe the image.",
