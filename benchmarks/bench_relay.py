@@ -79,7 +79,9 @@ async def relay_round(stack: ArenaStack, worker: subprocess.Popen, n: int,
     try:
         for c in clients:
             await c.post("/api/consent", json={"accept": True})
-        os.killpg(worker.pid, signal.SIGSTOP)
+        # Pause only the worker's own process: vLLM's engine processes keep running, as
+        # they would while a worker is busy.
+        os.kill(worker.pid, signal.SIGSTOP)
         ids = []
         for c in clients:
             r = await c.post("/api/battles", files={"image": ("b.png", image, "image/png")},
@@ -92,7 +94,7 @@ async def relay_round(stack: ArenaStack, worker: subprocess.Popen, n: int,
                  for c, i in zip(clients, ids, strict=True)]
         await asyncio.sleep(1.0)  # every SSE connection is open and waiting
         t0[0] = time.perf_counter()
-        os.killpg(worker.pid, signal.SIGCONT)
+        os.kill(worker.pid, signal.SIGCONT)
         results = await asyncio.wait_for(asyncio.gather(*tasks), 600)
         wall = time.perf_counter() - t0[0]
         return {"streams": n, "ttft_ms": [r[0] for r in results],

@@ -36,35 +36,53 @@ from workers.engines.base import (
 log = logging.getLogger("arena.worker")
 
 
-class DeltaPublisher:
-    """Publishes deltas as they come; while one write is in flight, the next ones coalesce.
+class DeltaBatcher:
+    """Publishes the token deltas of every generation of this worker in shared batches.
 
-    The first token goes out at once (time to first token), and under load the number of
-    stream writes falls to what Redis can take instead of one per token.
+    A delta goes out at once when no write is in flight (time to first token); while one
+    is, new deltas of all streams gather and leave together in the next pipelined write.
+    Under load the number of Redis round trips stays near one per write latency instead of
+    one per token per stream, which keeps the CPU for the engine.
     """
 
-    def __init__(self, queue: JobQueue, generation_id: str) -> None:
+    def __init__(self, queue: JobQueue) -> None:
         self.queue = queue
-        self.generation_id = generation_id
-        self._buffer: list[str] = []
+        self._buffers: dict[str, list[str]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._pushed = 0  # deltas accepted so far
+        self._published = 0  # deltas written so far
+        self._progress = asyncio.Event()
 
-    def push(self, text: str) -> None:
-        self._buffer.append(text)
+    def push(self, generation_id: str, text: str) -> None:
+        self._buffers.setdefault(generation_id, []).append(text)
+        self._pushed += 1
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
 
     async def _drain(self) -> None:
-        while self._buffer:
-            chunk = "".join(self._buffer)
-            self._buffer.clear()
-            await self.queue.publish(self.generation_id, {"type": "delta", "text": chunk})
+        while self._buffers:
+            batch, self._buffers = self._buffers, {}
+            count = sum(len(parts) for parts in batch.values())
+            try:
+                await self.queue.publish_many(
+                    [(gid, {"type": "delta", "text": "".join(parts)}) for gid, parts in
+                     batch.items()]
+                )
+            finally:
+                self._published += count
+                event, self._progress = self._progress, asyncio.Event()
+                event.set()
 
     async def flush(self) -> None:
-        if self._task is not None:
-            await self._task
-        if self._buffer:
-            await self._drain()
+        """Wait until every delta pushed before this call has been written."""
+        target = self._pushed
+        while self._published < target:
+            if self._task is None or self._task.done():
+                if self._buffers:
+                    self._task = asyncio.create_task(self._drain())
+                elif self._published < target:
+                    raise RuntimeError("deltas were lost before publishing")
+            await self._progress.wait()
 
 
 def conversation_for(gen: Generation, battle: Battle) -> list[ChatMessage]:
@@ -107,6 +125,7 @@ class Worker:
         self.heartbeat_ttl_s = heartbeat_ttl_s
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._deltas = DeltaBatcher(queue)
         self._recent: deque[tuple[float, int, float | None]] = deque(maxlen=200)
 
     # -- liveness -------------------------------------------------------------------------
@@ -230,7 +249,6 @@ class Worker:
         first: float | None = None
         parts: list[str] = []
         finished: Finished | None = None
-        publisher = DeltaPublisher(self.queue, gid)
         async for event in self.engine.generate(request):
             # NUL can not be stored in PostgreSQL text, and no reader wants it: drop it.
             text = event.text.replace("\x00", "") if isinstance(event, TextDelta) else ""
@@ -238,10 +256,10 @@ class Worker:
                 if first is None:
                     first = time.monotonic()
                 parts.append(text)
-                publisher.push(text)
+                self._deltas.push(gid, text)
             elif isinstance(event, Finished):
                 finished = event
-        await publisher.flush()
+        await self._deltas.flush()
         if finished is None:
             raise RuntimeError("engine ended without a Finished event")
         end = time.monotonic()

@@ -105,6 +105,12 @@ class MemoryQueue:
         await self._notify()
         return event.id
 
+    async def publish_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        for generation_id, data in events:
+            event = QueueEvent(generation_id, self._next_id(), data)
+            self._events.setdefault(generation_id, []).append(event)
+        await self._notify()
+
     async def finish_stream(self, generation_id: str) -> None:
         """Streams are dropped after an hour so a long-running demo does not grow forever."""
         loop = asyncio.get_running_loop()

@@ -134,6 +134,18 @@ class RedisQueue:
             approximate=True,
         )
 
+    async def publish_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Several streams' events in one round trip (a pipeline, not a transaction)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for generation_id, data in events:
+            pipe.xadd(
+                self._gen(generation_id),
+                {"e": json.dumps(data, separators=(",", ":"))},
+                maxlen=self.stream_maxlen,
+                approximate=True,
+            )
+        await pipe.execute()
+
     async def finish_stream(self, generation_id: str) -> None:
         await self.redis.expire(self._gen(generation_id), self.stream_ttl_s)
 

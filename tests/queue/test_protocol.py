@@ -88,3 +88,30 @@ async def test_heartbeats_expire(queue: JobQueue) -> None:
     assert [w.worker_id for w in await queue.live_workers("hb")] == ["w2"]
     await queue.remove_worker("hb", "w2")
     assert await queue.live_workers("hb") == []
+
+
+async def test_publish_many_appends_to_each_stream_in_order(queue: JobQueue) -> None:
+    await queue.publish("p1", {"type": "delta", "text": "a"})
+    await queue.publish_many([("p1", {"type": "delta", "text": "b"}),
+                              ("p2", {"type": "delta", "text": "x"}),
+                              ("p1", {"type": "done"})])
+    events = await queue.read({"p1": "0-0", "p2": "0-0"}, 10)
+    p1 = [e.data.get("text", e.data["type"]) for e in events if e.generation_id == "p1"]
+    assert p1 == ["a", "b", "done"]
+    assert [e.data["text"] for e in events if e.generation_id == "p2"] == ["x"]
+
+
+async def test_delta_batcher_publishes_everything_before_flush_returns(queue: JobQueue) -> None:
+    from workers.worker import DeltaBatcher
+
+    batcher = DeltaBatcher(queue)
+    for i in range(200):
+        batcher.push(f"s{i % 3}", f"{i},")
+        if i % 7 == 0:
+            await asyncio.sleep(0)
+    await batcher.flush()
+    events = await queue.read({f"s{k}": "0-0" for k in range(3)}, 10)
+    for k in range(3):
+        text = "".join(e.data["text"] for e in events if e.generation_id == f"s{k}")
+        assert text == "".join(f"{i}," for i in range(200) if i % 3 == k)
+    assert len(events) < 200  # deltas were coalesced into fewer writes
