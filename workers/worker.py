@@ -16,17 +16,16 @@ import socket
 import time
 import uuid
 from collections import deque
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from app.db.models import Battle, Generation, Turn
+from app.db.models import Battle, Generation
 from app.queue import ClaimedJob, JobQueue, WorkerInfo
 from app.storage.blobs import LocalBlobStore
+from workers import job_store
 from workers.engines.base import (
-    ChatMessage,
     Engine,
     Finished,
     GenerationRequest,
@@ -83,18 +82,6 @@ class DeltaBatcher:
                 elif self._published < target:
                     raise RuntimeError("deltas were lost before publishing")
             await self._progress.wait()
-
-
-def conversation_for(gen: Generation, battle: Battle) -> list[ChatMessage]:
-    """The whole conversation as this side saw it: every earlier turn and its own answers."""
-    messages: list[ChatMessage] = []
-    for turn in battle.turns:
-        messages.append(ChatMessage("user", turn.prompt))
-        if turn.index == gen.turn.index:
-            break
-        own = next(g for g in turn.generations if g.side == gen.side)
-        messages.append(ChatMessage("assistant", own.text))
-    return messages
 
 
 class Worker:
@@ -191,52 +178,28 @@ class Worker:
             await self.engine.close()
 
     # -- one job --------------------------------------------------------------------------
-    async def _load(self, session, generation_id: str) -> Generation | None:  # type: ignore[no-untyped-def]
-        try:
-            gid = uuid.UUID(generation_id)
-        except ValueError:
-            return None
-        return await session.get(
-            Generation,
-            gid,
-            options=[
-                selectinload(Generation.turn)
-                .selectinload(Turn.battle)
-                .selectinload(Battle.turns)
-                .selectinload(Turn.generations)
-            ],
-        )
-
     async def _process(self, job: ClaimedJob) -> None:
         gid = job.generation_id
         try:
             async with self.sessionmaker() as session:
-                gen = await self._load(session, gid)
-                if gen is None or gen.status in ("done", "failed"):
-                    await self.queue.ack(self.model, job.message_id)  # a duplicate delivery
-                    return
-                gen.attempts += 1
-                if gen.attempts > self.max_attempts:
-                    reason = f"gave up after {gen.attempts - 1} attempts"
-                    await self._fail(session, gen, job, reason)
-                    return
-                gen.status, gen.worker_id = "running", self.worker_id
-                await session.commit()
-                attempt = gen.attempts
-                battle = gen.turn.battle
-                request = GenerationRequest(
-                    messages=conversation_for(gen, battle),
-                    image=await self.blobs.get(battle.image_sha256)
-                    if battle.image_sha256
-                    else None,
-                    max_new_tokens=int(gen.params.get("max_new_tokens", 256)),
-                    temperature=float(gen.params.get("temperature", 0.7)),
-                    top_p=float(gen.params.get("top_p", 1.0)),
-                    seed=gen.params.get("seed"),
-                    request_id=f"{gid}-{attempt}",
-                )
-            if attempt > 1:
-                await self.queue.publish(gid, {"type": "reset", "attempt": attempt})
+                ctx = await job_store.begin_attempt(session, gid, self.worker_id)
+            if ctx is None:
+                await self.queue.ack(self.model, job.message_id)  # a duplicate delivery
+                return
+            if ctx.attempt > self.max_attempts:
+                await self._fail(job, f"gave up after {ctx.attempt - 1} attempts")
+                return
+            request = GenerationRequest(
+                messages=ctx.messages,
+                image=await self.blobs.get(ctx.image_sha256) if ctx.image_sha256 else None,
+                max_new_tokens=int(ctx.params.get("max_new_tokens", 256)),
+                temperature=float(ctx.params.get("temperature", 0.7)),
+                top_p=float(ctx.params.get("top_p", 1.0)),
+                seed=ctx.params.get("seed"),
+                request_id=f"{gid}-{ctx.attempt}",
+            )
+            if ctx.attempt > 1:
+                await self.queue.publish(gid, {"type": "reset", "attempt": ctx.attempt})
             await self._generate(gid, job, request)
         except asyncio.CancelledError:
             raise
@@ -266,18 +229,12 @@ class Worker:
         text = "".join(parts)
         ttft = (first - start) * 1000 if first is not None else None
         async with self.sessionmaker() as session:
-            gen = await session.get(Generation, uuid.UUID(gid))
-            assert gen is not None
-            gen.text = text
-            gen.status = "done"
-            gen.prompt_tokens = finished.prompt_tokens
-            gen.completion_tokens = finished.completion_tokens
-            gen.finish_reason = finished.finish_reason
-            gen.ttft_ms = ttft
-            gen.latency_ms = (end - start) * 1000
-            gen.finished_at = datetime.now(UTC)
-            gen.error = None
-            await session.commit()
+            await job_store.save_answer(
+                session, gid, text=text, prompt_tokens=finished.prompt_tokens,
+                completion_tokens=finished.completion_tokens,
+                finish_reason=finished.finish_reason, ttft_ms=ttft,
+                latency_ms=(end - start) * 1000,
+            )
         # Saved first, then told: a page that sees "done" can reload and find the answer.
         await self.queue.publish(
             gid, {"type": "done", "finish_reason": finished.finish_reason,
@@ -310,23 +267,20 @@ class Worker:
 
     async def _retry_or_fail(self, job: ClaimedJob, reason: str) -> None:
         async with self.sessionmaker() as session:
-            gen = await session.get(Generation, uuid.UUID(job.generation_id))
-            if gen is None:
-                await self.queue.ack(self.model, job.message_id)
-                return
-            if gen.attempts >= self.max_attempts:
-                await self._fail(session, gen, job, reason)
-                return
-            gen.status, gen.error = "queued", reason[:2000]
-            await session.commit()
+            attempts = await job_store.requeue(session, job.generation_id, reason)
+        if attempts is None:
+            await self.queue.ack(self.model, job.message_id)
+            return
+        if attempts >= self.max_attempts:
+            await self._fail(job, reason)
+            return
         # A fresh job for the next attempt; the old delivery is done with.
         await self.queue.enqueue(self.model, job.generation_id)
         await self.queue.ack(self.model, job.message_id)
 
-    async def _fail(self, session, gen: Generation, job: ClaimedJob, reason: str) -> None:  # type: ignore[no-untyped-def]
-        gen.status, gen.error = "failed", reason[:2000]
-        gen.finished_at = datetime.now(UTC)
-        await session.commit()
+    async def _fail(self, job: ClaimedJob, reason: str) -> None:
+        async with self.sessionmaker() as session:
+            await job_store.mark_failed(session, job.generation_id, reason)
         await self.queue.publish(job.generation_id, {"type": "error"})
         await self.queue.finish_stream(job.generation_id)
         await self.queue.dead_letter(self.model, job.generation_id, reason)

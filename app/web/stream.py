@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sqlalchemy import select
 from starlette.requests import Request
 
 from app.arena.battles import load_battle
@@ -45,20 +46,36 @@ def sse(event: str, data: dict[str, Any], event_id: str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _final_payload(gen: Generation) -> dict[str, Any]:
-    if gen.status == "failed":
+def _final_payload(status: str, text: str, finish_reason: str | None) -> dict[str, Any]:
+    if status == "failed":
         return {"type": "error", "message": PUBLIC_FAILURE}
-    return {
-        "type": "done",
-        "text": gen.text,
-        "html": render_markdown(gen.text),
-        "finish_reason": gen.finish_reason,
-    }
+    return {"type": "done", "text": text, "html": render_markdown(text),
+            "finish_reason": finish_reason}
 
 
-async def _reload(state: ArenaState, battle_id: Any) -> Battle | None:
+async def _final_states(state: ArenaState, ids: list[Any]) -> dict[str, dict[str, Any]]:
+    """The finished sides among `ids`, as the payload the page shows (one small query)."""
     async with state.sessionmaker() as session:
-        return await load_battle(session, battle_id)
+        rows = await session.execute(
+            select(Generation.id, Generation.status, Generation.text, Generation.finish_reason)
+            .where(Generation.id.in_(ids), Generation.status.in_(("done", "failed")))
+        )
+        return {str(i): _final_payload(s, t, f) for i, s, t, f in rows}
+
+
+async def _outcome(state: ArenaState, battle_id: Any, turn_index: int) -> dict[str, bool]:
+    async with state.sessionmaker() as session:
+        battle = await load_battle(session, battle_id)
+    if battle is None:
+        return {"can_vote": False, "failed": True}
+    failed = any(g.status == "failed" for g in battle.turns[turn_index].generations)
+    can_vote = (
+        battle.mode != "direct"
+        and battle.vote is None
+        and turn_index == len(battle.turns) - 1
+        and not failed
+    )
+    return {"can_vote": can_vote, "failed": failed}
 
 
 async def relay_turn(
@@ -75,7 +92,8 @@ async def relay_turn(
     for side, gen in gens.items():
         if gen.status in ("done", "failed"):
             finished.add(side)
-            yield sse(side, _final_payload(gen), format_cursor(cursors))
+            yield sse(side, _final_payload(gen.status, gen.text, gen.finish_reason),
+                      format_cursor(cursors))
 
     while len(finished) < len(gens):
         if await request.is_disconnected():
@@ -84,12 +102,11 @@ async def relay_turn(
         events = await state.queue.read(pending, block_ms=int(state.settings.sse_ping_s * 1000))
         if not events:
             # No news for a while: check the database in case the stream expired, and ping.
-            fresh = await _reload(state, battle.id)
-            if fresh is not None:
-                for g in fresh.turns[turn_index].generations:
-                    if g.side not in finished and g.status in ("done", "failed"):
-                        finished.add(g.side)
-                        yield sse(g.side, _final_payload(g), format_cursor(cursors))
+            finals = await _final_states(state, [g.id for s, g in gens.items()
+                                                 if s not in finished])
+            for generation_id, payload in finals.items():
+                finished.add(by_id[generation_id])
+                yield sse(by_id[generation_id], payload, format_cursor(cursors))
             yield ": ping\n\n"
             continue
         for event in events:
@@ -100,27 +117,15 @@ async def relay_turn(
             data = event.data
             kind = data.get("type")
             if kind in TERMINAL:
-                fresh = await _reload(state, battle.id)
-                gen = next(
-                    g for g in fresh.turns[turn_index].generations if g.side == side
-                ) if fresh else gens[side]
+                finals = await _final_states(state, [gens[side].id])
+                payload = finals.get(str(gens[side].id)) or {
+                    "type": "error", "message": PUBLIC_FAILURE}
                 finished.add(side)
-                yield sse(side, _final_payload(gen), format_cursor(cursors))
+                yield sse(side, payload, format_cursor(cursors))
             elif kind == "delta":
                 yield sse(side, {"type": "delta", "text": data.get("text", "")},
                           format_cursor(cursors))
             elif kind == "reset":
                 yield sse(side, {"type": "reset"}, format_cursor(cursors))
 
-    fresh = await _reload(state, battle.id)
-    failed = fresh is not None and any(
-        g.status == "failed" for g in fresh.turns[turn_index].generations
-    )
-    can_vote = (
-        fresh is not None
-        and fresh.mode != "direct"
-        and fresh.vote is None
-        and turn_index == len(fresh.turns) - 1
-        and not failed
-    )
-    yield sse("end", {"can_vote": can_vote, "failed": failed}, format_cursor(cursors))
+    yield sse("end", await _outcome(state, battle.id, turn_index), format_cursor(cursors))
