@@ -121,7 +121,8 @@ async def run_truth_check(
     concurrency: int = 8,
     mode: str = "side_by_side",
     seed: int = 0,
-    noise: float = 0.1,
+    noise: float = 0.05,
+    both_right_tie: float = 0.9,
     bootstrap: int = 500,
     progress: Callable[[int], None] | None = None,
 ) -> TruthCheckResult:
@@ -132,7 +133,7 @@ async def run_truth_check(
     if len(models) < 2:
         raise TruthCheckError(f"need at least two models online, found {models}")
     pairs = [(a, b) for a in models for b in models if a != b]
-    voter = SimulatedVoter(noise=noise, seed=seed)
+    voter = SimulatedVoter(noise=noise, both_right_tie=both_right_tie, seed=seed)
     result = TruthCheckResult()
     gate = asyncio.Semaphore(concurrency)
 

@@ -49,9 +49,9 @@ def test_ranking_matches_accuracy_through_the_whole_arena(
     demo_stack: ArenaStack, pg_url: str
 ) -> None:
     result = asyncio.run(
-        run_truth_check(demo_stack.url, battles=240, concurrency=12, mode="anonymous", seed=1)
+        run_truth_check(demo_stack.url, battles=360, concurrency=12, mode="anonymous", seed=1)
     )
-    assert result.failed == 0 and len(result.battles) == 240
+    assert result.failed == 0 and len(result.battles) == 360
     accuracy = result.accuracy()
     assert accuracy["shapes-large"] > accuracy["shapes-medium"] > accuracy["shapes-small"]
     assert result.ranking() == DEMO, (result.intervals(), accuracy)

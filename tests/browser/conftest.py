@@ -22,8 +22,10 @@ ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread
+    while it is open, which would break every later test that runs asyncio."""
     if not Path(CHROMIUM).exists():
         missing_service("Chromium", "run scripts/browser.sh (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

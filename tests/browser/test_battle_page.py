@@ -47,9 +47,15 @@ def test_battle_in_the_browser(browser, site: ArenaStack, image_file: Path) -> N
     page.set_input_files("input[name=image]", str(image_file))
     page.fill("textarea[name=prompt]", "What colour is <b>this</b> <img src=x onerror=alert(1)>?")
     votes = page.locator("button.vote")
+    held: list = []  # the answer stream waits here until the buttons have been checked
+    page.route("**/stream?*", lambda route: held.append(route))
     page.click("#send")
     page.wait_for_selector("section.battle")
-    assert votes.first.is_disabled()  # not before both answers are finished
+    while not held:
+        page.wait_for_timeout(50)
+    assert all(votes.nth(i).is_disabled() for i in range(4))  # not before both finished
+    held[0].continue_()
+    page.unroute("**/stream?*")
     page.wait_for_selector("section.battle[data-ended='1']", timeout=90_000)
     assert all(votes.nth(i).is_enabled() for i in range(4))
     for side in "ab":
