@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from app.admin.audit import record
 from app.admin.errors import NotFound
-from app.db.models import Battle, Turn, Visitor
+from app.db.models import BannedIp, Battle, Turn, Visitor
 
 STATUSES = ("review", "approved", "removed", "none")
 
@@ -45,6 +45,8 @@ class QueueItem:
     scores: dict[str, float]
     moderation: dict[str, Any]
     turns: list[dict[str, Any]] = field(default_factory=list)
+    ip_hash: str = ""
+    ip_banned: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "created_at": self.created_at.isoformat()}
@@ -124,7 +126,7 @@ async def list_queue(session: AsyncSession, flt: QueueFilter) -> list[QueueItem]
         if len(rows) < page:
             break
         offset += page
-    return items
+    return await _mark_ip_bans(session, items)
 
 
 async def get_item(session: AsyncSession, battle_id: str) -> QueueItem:
@@ -143,7 +145,8 @@ async def get_item(session: AsyncSession, battle_id: str) -> QueueItem:
     if row is None:
         raise NotFound("no such battle")
     battle, banned = row
-    return _item(battle, banned, moderation_reasons(battle.moderation))
+    return (await _mark_ip_bans(session, [_item(battle, banned,
+                                                moderation_reasons(battle.moderation))]))[0]
 
 
 def _item(battle: Battle, banned: bool, reasons: list[str]) -> QueueItem:
@@ -168,7 +171,37 @@ def _item(battle: Battle, banned: bool, reasons: list[str]) -> QueueItem:
         scores=moderation_scores(battle.moderation),
         moderation=battle.moderation or {},
         turns=turns,
+        ip_hash=battle.ip_hash,
     )
+
+
+async def _mark_ip_bans(session: AsyncSession, items: list[QueueItem]) -> list[QueueItem]:
+    hashes = {i.ip_hash for i in items}
+    if hashes:
+        banned = set(
+            await session.scalars(select(BannedIp.ip_hash).where(BannedIp.ip_hash.in_(hashes)))
+        )
+        for item in items:
+            item.ip_banned = item.ip_hash in banned
+    return items
+
+
+async def set_ip_banned(
+    session: AsyncSession, ip_hash: str, banned: bool, actor: str
+) -> dict[str, Any]:
+    """Bar or re-admit a whole network (its salted IP hash); audited and reversible."""
+    if len(ip_hash) != 64 or any(c not in "0123456789abcdef" for c in ip_hash):
+        raise NotFound("no such network")
+    row = await session.get(BannedIp, ip_hash)
+    before = {"banned": row is not None}
+    if banned and row is None:
+        session.add(BannedIp(ip_hash=ip_hash, banned_by=actor))
+    elif not banned and row is not None:
+        await session.delete(row)
+    record(session, actor, "ip.ban" if banned else "ip.unban", f"ip:{ip_hash}", before,
+           {"banned": banned})
+    await session.commit()
+    return {"banned": banned}
 
 
 def _state(battle: Battle) -> dict[str, Any]:

@@ -54,6 +54,16 @@ class Visitor(Base):
     banned: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class BannedIp(Base):
+    """A network (salted IP hash) barred from the public site; unbanning deletes the row."""
+
+    __tablename__ = "banned_ips"
+
+    ip_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    banned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    banned_by: Mapped[str] = mapped_column(String(128))
+
+
 class Consent(Base):
     """Acceptance of the terms of use (conversations may be released for research)."""
 

@@ -45,6 +45,7 @@ from app.admin.moderation_queue import (
     get_item,
     list_queue,
     moderate_battle,
+    set_ip_banned,
     set_visitor_banned,
 )
 from app.admin.ops import (
@@ -428,6 +429,18 @@ async def ban_visitor(request: Request, visitor_id: str, action: str, session: S
                  message=f"Visitor {'banned' if action == 'ban' else 'unbanned'}.")
 
 
+@router.post("/ips/{ip_hash}/{action}", response_class=HTMLResponse)
+async def ban_ip(request: Request, ip_hash: str, action: str, session: SessionDep,
+                 admin: Staff, battle_id: Annotated[str, Form()] = ""):
+    if action not in ("ban", "unban"):
+        raise NotFound("no such action")
+    await set_ip_banned(session, ip_hash, action == "ban", admin.username)
+    if battle_id:
+        return await _queue_card(request, session, admin, battle_id)
+    return _page(request, "admin/_message.html", admin,
+                 message=f"Network {'banned' if action == 'ban' else 'unbanned'}.")
+
+
 @router.get("/images/{sha256}")
 async def image(sha256: str, state: StateDep, admin: Staff):
     try:
@@ -607,6 +620,14 @@ async def api_ban(visitor_id: str, action: str, session: SessionDep,
     if action not in ("ban", "unban"):
         raise NotFound("no such action")
     return await set_visitor_banned(session, visitor_id, action == "ban", admin.username)
+
+
+@router.post("/api/ips/{ip_hash}/{action}")
+async def api_ban_ip(ip_hash: str, action: str, session: SessionDep,
+                     admin: Staff) -> dict[str, Any]:
+    if action not in ("ban", "unban"):
+        raise NotFound("no such action")
+    return await set_ip_banned(session, ip_hash, action == "ban", admin.username)
 
 
 @router.get("/api/integrity")

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.arena.errors import ArenaError
 from app.arena.visitors import get_or_create_visitor, has_consented, hash_ip
-from app.db.models import Visitor
+from app.db.models import BannedIp, Visitor
 from app.web.state import ArenaState
 
 
@@ -31,9 +31,10 @@ def client_ip_hash(request: Request) -> str:
 async def get_visitor(
     request: Request, session: Annotated[AsyncSession, Depends(get_session)]
 ) -> Visitor:
-    visitor = await get_or_create_visitor(
-        session, request.session.get("vid"), client_ip_hash(request)
-    )
+    ip_hash = client_ip_hash(request)
+    if await session.get(BannedIp, ip_hash) is not None:  # checked first: creates nothing
+        raise ArenaError("This network can no longer use the arena.", 403)
+    visitor = await get_or_create_visitor(session, request.session.get("vid"), ip_hash)
     request.session["vid"] = str(visitor.id)
     if visitor.banned:
         raise ArenaError("This browser can no longer use the arena.", 403)

@@ -243,3 +243,32 @@ async def test_ban_takes_effect_on_the_next_request(admin_app: Any, staff_login:
         ("visitor.ban", mod.username, {"banned": False}, {"banned": True}),
         ("visitor.unban", mod.username, {"banned": True}, {"banned": False}),
     ]
+
+
+async def test_network_ban_refuses_every_browser_on_it_and_creates_nothing(
+    admin_app: Any, staff_login: Any, sm: Any
+) -> None:
+    from sqlalchemy import func
+
+    ip = "10.20.30.99"
+    ip_hash = hash_ip(ip, admin_app.state.arena.ip_salt)
+    mod = await staff_login("moderator")
+    r = await mod.client.post(f"/admin/api/ips/{ip_hash}/ban", headers=mod.headers)
+    assert r.json() == {"banned": True}
+    async with sm() as s:
+        before = await s.scalar(select(func.count()).select_from(Visitor))
+    async with client_for(admin_app, ip=ip) as newcomer:
+        r = await newcomer.get("/")
+        assert r.status_code == 403 and "network" in r.text
+        r = await newcomer.post("/api/consent", json={"accept": True})
+        assert r.status_code == 403
+    async with sm() as s:
+        assert await s.scalar(select(func.count()).select_from(Visitor)) == before
+    async with client_for(admin_app, ip="10.20.30.98") as neighbour:
+        assert (await neighbour.get("/")).status_code == 200  # other networks unaffected
+    r = await mod.client.post(f"/admin/api/ips/{ip_hash}/unban", headers=mod.headers)
+    assert r.json() == {"banned": False}
+    async with client_for(admin_app, ip=ip) as newcomer:
+        assert (await newcomer.get("/")).status_code == 200
+    r = await mod.client.post(f"/admin/api/ips/{'z' * 64}/ban", headers=mod.headers)
+    assert r.status_code == 404
