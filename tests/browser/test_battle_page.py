@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from app.config import REPO_ROOT
 from tests.arena.stack import ArenaStack, embedded_stack, png_bytes
 
 pytestmark = pytest.mark.browser
@@ -72,7 +71,7 @@ def test_battle_in_the_browser(browser, site: ArenaStack, image_file: Path) -> N
     for name in MODELS:
         assert name not in html  # anonymous until the vote
     assert "/battle/" in page.url  # the URL survives a reload
-    page.screenshot(path=str(Path(REPO_ROOT) / "docs" / "battle.png"))
+    page.screenshot(path=str(image_file.parent / "battle.png"))  # kept with the test's files
 
     page.reload()
     page.wait_for_selector("section.battle")
