@@ -42,7 +42,7 @@ def _winrate_figure(payload: dict[str, Any]) -> Figure:
     ax.set_yticks(range(len(models)), models)
     ax.set_xlabel("Opponent")
     ax.set_ylabel("Model")
-    ax.set_title("Win rate of model against opponent (ties count half)")
+    ax.set_title("Win rate against opponent\n(ties count half)")
     for i, row in enumerate(matrix):
         for j, v in enumerate(row):
             if v == v:  # not NaN
