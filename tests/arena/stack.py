@@ -213,3 +213,15 @@ def services_stack(
         log_dir=data,
     )
 
+
+
+def assert_streams_match_answers(events: list[SSEEvent], sides: str = "ab") -> dict[str, str]:
+    """Each side ended with its final answer, and the deltas received (if the stream was
+    joined while the answer was still being written) add up to exactly that answer."""
+    texts = answers_from(events)
+    for side in sides:
+        final = texts["final"][side]  # type: ignore[index]
+        assert final != ""
+        if side in texts["streamed"]:
+            assert texts["streamed"][side] == final  # type: ignore[index]
+    return texts["final"]  # type: ignore[return-value]

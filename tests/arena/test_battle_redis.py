@@ -22,6 +22,7 @@ from app.db.session import make_engine, make_sessionmaker
 from tests.arena.stack import (
     ArenaStack,
     answers_from,
+    assert_streams_match_answers,
     consented_client,
     create_battle,
     png_bytes,
@@ -103,11 +104,7 @@ def test_full_battle_streams_votes_and_reveals(stack: ArenaStack, pg_url: str) -
     seen_before_vote += raw
     assert events[-1].event == "end" and events[-1].data == {"can_vote": True, "failed": False}
     assert {e.event for e in events} <= {"a", "b", "end"}
-    texts = answers_from(events)
-    assert set(texts["final"]) == {"a", "b"}
-    for side in "ab":
-        # Deltas, put together, are exactly the saved answer.
-        assert texts["streamed"].get(side, "") == texts["final"][side]
+    texts = {"final": assert_streams_match_answers(events)}
 
     view = client.get(f"/api/battles/{battle['id']}")
     page = client.get(f"/battle/{battle['id']}")
@@ -198,9 +195,7 @@ def test_reload_mid_stream_resumes_without_losing_or_repeating(stack: ArenaStack
     path = f"/api/battles/{battle['id']}/stream"
     first = read_sse(client, path, stop_after=2)
     rest = read_sse(client, path, last_event_id=first[-1].id)
-    texts = answers_from(first + rest)
-    for side in "ab":
-        assert texts["streamed"].get(side, "") == texts["final"][side]
+    assert_streams_match_answers(first + rest)
     assert rest[-1].event == "end"
 
 
@@ -230,8 +225,7 @@ def test_killed_worker_job_is_regenerated_by_another(stack: ArenaStack, pg_url: 
 
     events = read_sse(client, f"/api/battles/{battle['id']}/stream", timeout=90)
     assert events[-1].data["can_vote"] is True
-    texts = answers_from(events)
-    assert texts["streamed"]["a"] == texts["final"]["a"] != ""
+    texts = {"final": assert_streams_match_answers(events)}
 
     async def gen_a(session):  # type: ignore[no-untyped-def]
         return await session.scalar(

@@ -11,7 +11,7 @@ import yaml
 
 from tests.arena.stack import (
     ArenaStack,
-    answers_from,
+    assert_streams_match_answers,
     consented_client,
     create_battle,
     read_sse,
@@ -55,10 +55,7 @@ def test_battle_between_vllm_engine_and_openai_backend(vllm_stack: ArenaStack) -
     raw: list[bytes] = []
     events = read_sse(client, f"/api/battles/{battle['id']}/stream", raw=raw, timeout=300)
     assert events[-1].data == {"can_vote": True, "failed": False}
-    texts = answers_from(events)
-    for side in "ab":
-        assert texts["final"][side] != ""
-        assert texts["streamed"][side] == texts["final"][side]
+    assert_streams_match_answers(events)
     for name in MODELS:
         assert name.encode() not in b"\n".join(raw)
 
