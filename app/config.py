@@ -10,7 +10,6 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -70,8 +69,6 @@ class Settings(BaseSettings):
     port: int = 8000
     embedded_workers: bool = False  # run workers inside the web process (demo)
     sse_ping_s: float = 10.0
-
-    extra: dict[str, str] = Field(default_factory=dict)
 
     @property
     def blobs_path(self) -> Path:

@@ -94,6 +94,13 @@ async def enabled_models(session: AsyncSession) -> list[ModelEntry]:
     )
 
 
+async def model_availability(session: AsyncSession, queue: JobQueue) -> list[dict[str, object]]:
+    """The enabled models and whether a live worker serves each (public: names only)."""
+    models = await enabled_models(session)
+    live = await live_model_names(queue, models)
+    return [{"name": m.name, "online": m.name in live} for m in models]
+
+
 async def live_model_names(queue: JobQueue, models: Sequence[ModelEntry]) -> set[str]:
     return {m.name for m in models if await queue.live_workers(m.name)}
 

@@ -18,7 +18,8 @@ CHUNK = 256 * 1024
 
 
 async def read_upload(upload: UploadFile | None, max_bytes: int) -> bytes:
-    if upload is None or not getattr(upload, "filename", None) and upload.size in (None, 0):
+    # A form sent without choosing a file carries an empty, nameless part.
+    if upload is None or (not upload.filename and upload.size in (None, 0)):
         raise ArenaError("Please choose an image (JPEG, PNG, WebP or GIF).", 422)
     chunks: list[bytes] = []
     total = 0

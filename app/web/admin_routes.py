@@ -423,10 +423,7 @@ async def ban_visitor(request: Request, visitor_id: str, action: str, session: S
     if action not in ("ban", "unban"):
         raise NotFound("no such action")
     await set_visitor_banned(session, visitor_id, action == "ban", admin.username)
-    if battle_id:
-        return await _queue_card(request, session, admin, battle_id)
-    return _page(request, "admin/_message.html", admin,
-                 message=f"Visitor {'banned' if action == 'ban' else 'unbanned'}.")
+    return await _after_ban(request, session, admin, battle_id, "Visitor", action)
 
 
 @router.post("/ips/{ip_hash}/{action}", response_class=HTMLResponse)
@@ -435,10 +432,16 @@ async def ban_ip(request: Request, ip_hash: str, action: str, session: SessionDe
     if action not in ("ban", "unban"):
         raise NotFound("no such action")
     await set_ip_banned(session, ip_hash, action == "ban", admin.username)
+    return await _after_ban(request, session, admin, battle_id, "Network", action)
+
+
+async def _after_ban(request: Request, session: Any, admin: Any, battle_id: str,
+                     what: str, action: str) -> HTMLResponse:
+    """From the queue: the refreshed card; elsewhere: a one-line confirmation."""
     if battle_id:
         return await _queue_card(request, session, admin, battle_id)
     return _page(request, "admin/_message.html", admin,
-                 message=f"Network {'banned' if action == 'ban' else 'unbanned'}.")
+                 message=f"{what} {'banned' if action == 'ban' else 'unbanned'}.")
 
 
 @router.get("/images/{sha256}")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.arena.battles import enabled_models, owned_battle, visitor_may_see_image
+from app.arena.battles import model_availability, owned_battle, visitor_may_see_image
 from app.arena.errors import ArenaError
 from app.arena.views import battle_view
 from app.arena.visitors import record_consent
@@ -57,11 +57,7 @@ async def consent(
 
 @router.get("/models")
 async def models(session: SessionDep, state: StateDep) -> list[dict]:
-    out = []
-    for m in await enabled_models(session):
-        workers = await state.queue.live_workers(m.name)
-        out.append({"name": m.name, "online": bool(workers)})
-    return out
+    return await model_availability(session, state.queue)
 
 
 @router.post("/battles", status_code=201)

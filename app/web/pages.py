@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from app.arena.battles import enabled_models, owned_battle
+from app.arena.battles import model_availability, owned_battle
 from app.arena.views import battle_view
 from app.arena.visitors import has_consented, record_consent
 from app.config import REPO_ROOT
@@ -35,9 +35,7 @@ async def _mode_page(
 ) -> Response:
     if not await has_consented(session, visitor.id, state.settings.terms_version):
         return _page(request, "terms.html", next=request.url.path)
-    models = []
-    for m in await enabled_models(session):
-        models.append({"name": m.name, "online": bool(await state.queue.live_workers(m.name))})
+    models = await model_availability(session, state.queue)
     return _page(request, "arena.html", mode=mode, models=models)
 
 
