@@ -136,6 +136,9 @@ class Battle(Base):
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Bumped by every state transition (follow-up, vote) in one conditional UPDATE, so two
+    # transitions that saw the same state can not both happen (app/arena/transitions.py).
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     turns: Mapped[list[Turn]] = relationship(
         back_populates="battle", order_by="Turn.index", cascade="all, delete-orphan"
@@ -188,14 +191,41 @@ class Generation(Base):
     worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # When the status last changed: the sweeper's clock for work that nobody holds.
+    status_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     turn: Mapped[Turn] = relationship(back_populates="generations")
+    attempt_log: Mapped[list[GenerationAttempt]] = relationship(
+        back_populates="generation", order_by="GenerationAttempt.attempt",
+        cascade="all, delete-orphan",
+    )
 
     __table_args__ = (
         UniqueConstraint("turn_id", "side"),
         CheckConstraint("side in ('a', 'b')", name="side"),
         CheckConstraint("status in ('queued', 'running', 'done', 'failed')", name="status"),
     )
+
+
+class GenerationAttempt(Base):
+    """One try at a generation: who ran it, when, and how it ended. The record that shows
+    whether an answer was ever generated twice after it finished."""
+
+    __tablename__ = "generation_attempts"
+
+    generation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("generations.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    worker_id: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # running | done | failed | requeued (error, retried) | released (handed back on stop)
+    # | superseded (another attempt took over) | stale (its late write was refused)
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    generation: Mapped[Generation] = relationship(back_populates="attempt_log")
 
 
 class Vote(Base):
