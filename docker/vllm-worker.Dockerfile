@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY app app
 COPY workers workers
+COPY arena_cli arena_cli
 COPY migrations migrations
 COPY templates templates
 COPY static static

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -70,57 +70,40 @@ def build_state(settings: Settings) -> ArenaState:
     )
 
 
-async def start_embedded_workers(state: ArenaState) -> list[asyncio.Task[None]]:
-    """The demo runs one worker per enabled model inside the web process."""
-    from app.arena.battles import enabled_models
-    from workers.engines.base import EngineConfig
-    from workers.engines.factory import make_engine as make_model_engine
-    from workers.worker import Worker
-
-    async with state.sessionmaker() as session:
-        models = await enabled_models(session)
-    tasks = []
-    for m in models:
-        engine = make_model_engine(
-            EngineConfig(name=m.name, backend=m.backend, path=m.path, options=m.options)
-        )
-        worker = Worker(
-            model=m.name, engine=engine, queue=state.queue, sessionmaker=state.sessionmaker,
-            blobs=state.blobs, concurrency=m.concurrency,
-            max_attempts=state.settings.max_attempts,
-            heartbeat_interval_s=state.settings.heartbeat_interval_s,
-            heartbeat_ttl_s=state.settings.heartbeat_ttl_s,
-            answer_gate=state.gate if state.settings.moderate_answers else None,
-        )
-        # Engines load one after another: concurrent first imports of torch/transformers in
-        # several threads can deadlock.
-        await engine.start()
-        tasks.append(
-            asyncio.create_task(worker.run(start_engine=False), name=f"worker-{m.name}")
-        )
-    return tasks
+BackgroundService = Callable[[ArenaState], Awaitable[list[asyncio.Task[None]]]]
+"""Started in the lifespan once the registry is synced; its tasks are cancelled (and
+awaited) at shutdown. The entry point composes these (e.g. the embedded workers): this
+package does not know what runs beside the web routes."""
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(BaseException):
+            await task
+
+
+def create_app(
+    settings: Settings | None = None, background: Sequence[BackgroundService] = ()
+) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = build_state(settings)
         app.state.arena = state
-        async with state.sessionmaker() as session:
-            await sync_registry(session, load_registry(settings.models_file))
-        if state.gate is not None:
-            await state.gate.warm_up()
-        workers = await start_embedded_workers(state) if settings.embedded_workers else []
-        try:
+        tasks: list[asyncio.Task[None]] = []
+        try:  # a failed start releases what it built, like a normal shutdown
+            async with state.sessionmaker() as session:
+                await sync_registry(session, load_registry(settings.models_file))
+            if state.gate is not None:
+                await state.gate.warm_up()
+            for service in background:
+                tasks += await service(state)
             yield
         finally:
-            for task in workers:
-                task.cancel()
-            for task in workers:
-                with contextlib.suppress(BaseException):
-                    await task
+            await _stop(tasks)
             await state.queue.close()
             if state.limiter is not None:
                 await state.limiter.close()
@@ -187,7 +170,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def app_factory() -> FastAPI:
-    """Entry point for `uvicorn --factory app.web.main:app_factory`."""
+    """Entry point for `uvicorn --factory app.web.main:app_factory`: the web routes only
+    (`arena_cli.serving:app_factory` adds the embedded workers when settings ask for them)."""
     return create_app()
 
 

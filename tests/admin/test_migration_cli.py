@@ -60,7 +60,7 @@ async def test_postgres_schema_matches_models(admin_pg_url: str) -> None:
 
 def arena(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "admin", *args], cwd=REPO_ROOT, input=stdin,
+        [sys.executable, "-m", "arena_cli", "admin", *args], cwd=REPO_ROOT, input=stdin,
         env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
     )
 

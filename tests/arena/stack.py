@@ -34,7 +34,7 @@ class ArenaStack:
     def _spawn(self, name: str, args: list[str], python: str | None = None) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            [python or sys.executable, "-m", "app.cli", *args],
+            [python or sys.executable, "-m", "arena_cli", *args],
             cwd=REPO_ROOT,
             env={**os.environ, **self.env},
             stdout=log,
@@ -73,6 +73,10 @@ class ArenaStack:
             time.sleep(0.3)
         raise RuntimeError(f"models not online: {names}\n" + "\n".join(
             f"--- {n}\n{self.log(n)}" for n in self.procs))
+
+    def signal(self, name: str, sig: int) -> None:
+        """Send `sig` to a process group without forgetting it (SIGSTOP / SIGCONT)."""
+        os.killpg(self.procs[name].pid, sig)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(name)

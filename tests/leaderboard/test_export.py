@@ -222,7 +222,7 @@ def test_cli_export(scenario_db, lb_pg_url: str,  # type: ignore[no-untyped-def]
     day = EXPORT_DAY + timedelta(days=2)  # no votes after the scenario's days: still exports
     common = ["--bootstrap", "20", "--min-slice-votes", "1000000"]
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "export", "--date", day.isoformat(),
+        [sys.executable, "-m", "arena_cli", "export", "--date", day.isoformat(),
          "--out", str(tmp_path / "x"), *common],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr + done.stdout
@@ -234,8 +234,8 @@ def test_cli_leaderboard_prints_and_stores(scenario_db, lb_pg_url: str,  # type:
                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from app.cli import cli
     from app.config import get_settings
+    from arena_cli.main import cli
 
     monkeypatch.setenv("ARENA_DATABASE_URL", lb_pg_url)
     monkeypatch.setenv("ARENA_DATA_DIR", str(tmp_path))

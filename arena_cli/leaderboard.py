@@ -1,6 +1,7 @@
 """`arena leaderboard`, `arena export` and `arena scheduler` (registered on the main CLI).
 
-Heavy imports happen inside the commands so `arena --help` stays fast.
+The leaderboard itself lives in `app.leaderboard`; the export and its nightly scheduler in
+`workers.export`. Heavy imports happen inside the commands so `arena --help` stays fast.
 """
 
 from __future__ import annotations

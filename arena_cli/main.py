@@ -1,0 +1,25 @@
+"""The `arena` Typer app: every command group registered on one `cli`."""
+
+from __future__ import annotations
+
+import signal
+
+import typer
+
+from arena_cli import admin, leaderboard, serving, truth_check
+
+cli = typer.Typer(help="vlm-arena: anonymous side-by-side battles between VLMs.",
+                  no_args_is_help=True)
+serving.register(cli)
+admin.register(cli)
+leaderboard.register(cli)
+truth_check.register(cli)
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    cli()
+
+
+if __name__ == "__main__":
+    main()
