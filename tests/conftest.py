@@ -8,11 +8,14 @@ with a message that says how to start it.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
@@ -21,11 +24,37 @@ REDIS_URL = os.environ.get("ARENA_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def missing_service(what: str, how: str) -> None:
-    message = f"{what} is not reachable; {how}"
+def unavailable(message: str) -> NoReturn:
+    """Something a test needs is not on this machine: fail under CI, skip elsewhere.
+
+    Works in a test, a fixture, or at module level (then the whole module skips, or its
+    collection fails under CI)."""
     if IN_CI:
         pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
+
+
+def missing_service(what: str, how: str) -> NoReturn:
+    unavailable(f"{what} is not reachable; {how}")
+
+
+CPU_MODELS_HOW = "install the cpu-models extra (scripts/setup.sh: pip install -e '.[cpu-models]')"
+
+
+def require_module(name: str, how: str) -> ModuleType:
+    """`import name`, or (see `unavailable`) say how to install it. Replaces
+    `pytest.importorskip`, which skips even under CI."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        unavailable(f"Python module {name!r} is not installed ({exc}); {how}")
+
+
+def require_file(path: Path, what: str, how: str) -> Path:
+    """`path` exists, or (see `unavailable`) say how to make it."""
+    if not path.exists():
+        unavailable(f"{what} is missing ({path}); {how}")
+    return path
 
 
 def free_port() -> int:

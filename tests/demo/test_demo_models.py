@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.conftest import CPU_MODELS_HOW, require_file, require_module
+
+require_module("torch", CPU_MODELS_HOW)
+require_module("transformers", CPU_MODELS_HOW)
 
 from app.demo.evaluate import HELD_OUT_SEEDS, evaluate_dir, examples  # noqa: E402
 from app.demo.questions import is_correct  # noqa: E402
@@ -83,8 +85,8 @@ def test_best_model_serves_in_vllm(tmp_path: Path) -> None:
     import base64
     import subprocess
 
-    if not VLLM_PYTHON.exists():
-        pytest.skip("no .venv-vllm")
+    require_file(VLLM_PYTHON.parents[1] / ".setup-complete", "the vLLM environment .venv-vllm",
+                 "create it with scripts/setup_vllm_env.sh (a few minutes, ~7 GB)")
     items = examples(HELD_OUT_SEEDS, 12, seed=7)
     specs = []
     for i, example in enumerate(items):

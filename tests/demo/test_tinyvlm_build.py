@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+from tests.conftest import CPU_MODELS_HOW, require_module
+
+torch = require_module("torch", CPU_MODELS_HOW)
+transformers = require_module("transformers", CPU_MODELS_HOW)
 
 from PIL import Image  # noqa: E402
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
+from tests.conftest import CPU_MODELS_HOW, require_module
+
+require_module("torch", CPU_MODELS_HOW)
+require_module("transformers", CPU_MODELS_HOW)
 
 from PIL import Image  # noqa: E402
 
