@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     stream_maxlen: int = 20_000
     stream_ttl_s: int = 24 * 3600
     max_queue_depth_per_worker: int = 256  # above this the arena says it is busy
+    # A stopping worker finishes its answers for this long, then hands the rest back; keep
+    # it under the orchestrator's stop timeout (docker-compose stop_grace_period: 30s).
+    worker_grace_s: float = 25.0
+    # Every worker re-enqueues work of its model that no queue holds (Redis lost it, or a
+    # crash came between commit and enqueue), once its status is this old.
+    sweep_interval_s: float = 10.0
+    sweep_grace_s: float = 10.0
 
     # Moderation gate (see app/moderation/result.py for what the scores mean).
     moderation_enabled: bool = True

@@ -1,18 +1,27 @@
 """The worker's database statements: few, small and in Core, because they run once per
-job at the start and end of every answer and their cost shows in time to first token."""
+job at the start and end of every answer and their cost shows in time to first token.
+
+The attempt number is the fencing token. `begin_attempt` takes a new one; every later
+write names it and matches only while that attempt is still the generation's current one
+and the generation is still running. A worker that stalled past its lease and woke up
+after another took over therefore can not save, fail or requeue anything: its statements
+match no row. A finished generation never changes (a trigger refuses it as well).
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Battle, Generation, Turn
+from app.db.models import Battle, Generation, GenerationAttempt, Turn
 from workers.engines.base import ChatMessage
+
+UNFINISHED = ("queued", "running")
 
 
 @dataclass(frozen=True)
@@ -24,20 +33,33 @@ class JobContext:
     messages: list[ChatMessage]
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _uuid(generation_id: str | uuid.UUID) -> uuid.UUID | None:
+    try:
+        return generation_id if isinstance(generation_id, uuid.UUID) else uuid.UUID(generation_id)
+    except ValueError:
+        return None
+
+
 async def begin_attempt(
     session: AsyncSession, generation_id: str, worker_id: str
 ) -> JobContext | None:
-    """Count one more attempt and mark the generation running, in one statement; then read
-    the conversation this side has seen. None: nothing to do (finished, failed, unknown)."""
-    try:
-        gid = uuid.UUID(generation_id)
-    except ValueError:
+    """Take the next attempt of an unfinished generation (superseding a running one whose
+    lease ran out), record it, and read the conversation this side has seen.
+    None: nothing to do (finished, failed, unknown)."""
+    gid = _uuid(generation_id)
+    if gid is None:
         return None
+    now = _now()
     row = (
         await session.execute(
             update(Generation)
-            .where(Generation.id == gid, Generation.status.in_(("queued", "running")))
-            .values(attempts=Generation.attempts + 1, status="running", worker_id=worker_id)
+            .where(Generation.id == gid, Generation.status.in_(UNFINISHED))
+            .values(attempts=Generation.attempts + 1, status="running", worker_id=worker_id,
+                    status_at=now)
             .returning(Generation.attempts, Generation.side, Generation.params,
                        Generation.turn_id)
         )
@@ -46,6 +68,17 @@ async def begin_attempt(
         await session.rollback()
         return None
     attempts, side, params, turn_id = row
+    await session.execute(
+        update(GenerationAttempt)
+        .where(GenerationAttempt.generation_id == gid, GenerationAttempt.outcome == "running")
+        .values(outcome="superseded", ended_at=now)
+    )
+    await session.execute(
+        GenerationAttempt.__table__.insert().values(
+            generation_id=gid, attempt=attempts, worker_id=worker_id, started_at=now,
+            outcome="running",
+        )
+    )
     this_turn = select(Turn.battle_id, Turn.index).where(Turn.id == turn_id).subquery()
     own = Generation.__table__.alias("own")
     rows = (
@@ -67,9 +100,44 @@ async def begin_attempt(
     return JobContext(gid, attempts, params or {}, rows[0][3] if rows else None, messages)
 
 
+def _current(gid: uuid.UUID, attempt: int) -> Any:
+    """The fence: this attempt is still the running one."""
+    return and_(Generation.id == gid, Generation.attempts == attempt,
+                Generation.status == "running")
+
+
+async def _end_attempt(
+    session: AsyncSession, gid: uuid.UUID, attempt: int, outcome: str, error: str | None = None
+) -> None:
+    await session.execute(
+        update(GenerationAttempt)
+        .where(GenerationAttempt.generation_id == gid, GenerationAttempt.attempt == attempt,
+               GenerationAttempt.outcome == "running")
+        .values(outcome=outcome, ended_at=_now(), error=error[:2000] if error else None)
+    )
+
+
+async def _fenced(
+    session: AsyncSession, gid: uuid.UUID, attempt: int, values: dict[str, Any], outcome: str,
+    error: str | None = None,
+) -> int | None:
+    """Apply `values` if `attempt` is current; record how the attempt ended either way.
+    Returns the generation's attempts when the write took effect, else None."""
+    row = (
+        await session.execute(
+            update(Generation).where(_current(gid, attempt))
+            .values(status_at=_now(), **values).returning(Generation.attempts)
+        )
+    ).first()
+    await _end_attempt(session, gid, attempt, outcome if row is not None else "stale", error)
+    await session.commit()
+    return None if row is None else int(row[0])
+
+
 async def save_answer(
     session: AsyncSession,
     generation_id: str,
+    attempt: int,
     *,
     text: str,
     prompt_tokens: int,
@@ -77,37 +145,85 @@ async def save_answer(
     finish_reason: str,
     ttft_ms: float | None,
     latency_ms: float,
-) -> None:
-    await session.execute(
-        update(Generation)
-        .where(Generation.id == uuid.UUID(generation_id))
-        .values(
-            text=text, status="done", prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens, finish_reason=finish_reason,
-            ttft_ms=ttft_ms, latency_ms=latency_ms, finished_at=datetime.now(UTC), error=None,
-        )
+) -> bool:
+    """Store the answer of `attempt`; False when that attempt is no longer current."""
+    gid = uuid.UUID(generation_id)
+    values = dict(
+        text=text, status="done", prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens, finish_reason=finish_reason,
+        ttft_ms=ttft_ms, latency_ms=latency_ms, finished_at=_now(), error=None,
+    )
+    return await _fenced(session, gid, attempt, values, "done") is not None
+
+
+async def mark_failed(
+    session: AsyncSession, generation_id: str, attempt: int, reason: str
+) -> bool:
+    gid = uuid.UUID(generation_id)
+    values = dict(status="failed", error=reason[:2000], finished_at=_now())
+    return await _fenced(session, gid, attempt, values, "failed", reason) is not None
+
+
+async def requeue(
+    session: AsyncSession, generation_id: str, attempt: int, reason: str,
+    outcome: str = "requeued",
+) -> int | None:
+    """Back to queued for another attempt; the attempts so far, or None when `attempt` is
+    no longer current (finished, or taken over): then the caller must leave the job alone."""
+    gid = uuid.UUID(generation_id)
+    values = dict(status="queued", error=reason[:2000])
+    return await _fenced(session, gid, attempt, values, outcome, reason)
+
+
+# ------------------------------------------------------------------ the sweeper's queries
+
+
+@dataclass(frozen=True)
+class StaleGeneration:
+    id: uuid.UUID
+    status: str
+    attempts: int
+
+
+async def unfinished_before(
+    session: AsyncSession, model: str, grace_s: float
+) -> list[StaleGeneration]:
+    """Unfinished generations of `model` whose status has not changed for `grace_s`."""
+    cutoff = _now() - timedelta(seconds=grace_s)
+    rows = await session.execute(
+        select(Generation.id, Generation.status, Generation.attempts)
+        .where(Generation.model == model, Generation.status.in_(UNFINISHED),
+               Generation.status_at < cutoff)
+        .order_by(Generation.status_at)
     )
     await session.commit()
+    return [StaleGeneration(*r) for r in rows]
 
 
-async def mark_failed(session: AsyncSession, generation_id: str, reason: str) -> None:
-    await session.execute(
-        update(Generation)
-        .where(Generation.id == uuid.UUID(generation_id))
-        .values(status="failed", error=reason[:2000], finished_at=datetime.now(UTC))
+async def recover(
+    session: AsyncSession, gen: StaleGeneration, *, max_attempts: int, reason: str
+) -> str | None:
+    """Make a generation that no queue holds runnable again, or fail it when it has had
+    its attempts. Conditional on what the sweeper saw, so a worker that moved it on in the
+    meantime wins. Returns "requeued", "failed" or None (it changed meanwhile)."""
+    seen = and_(Generation.id == gen.id, Generation.status == gen.status,
+                Generation.attempts == gen.attempts)
+    give_up = gen.attempts >= max_attempts
+    values: dict[str, Any] = (
+        dict(status="failed", error=f"{reason}; gave up after {gen.attempts} attempts",
+             finished_at=_now())
+        if give_up else dict(status="queued")
     )
-    await session.commit()
-
-
-async def requeue(session: AsyncSession, generation_id: str, reason: str) -> int | None:
-    """Back to queued for another attempt; returns the attempts so far (None: unknown id)."""
     row = (
         await session.execute(
-            update(Generation)
-            .where(Generation.id == uuid.UUID(generation_id))
-            .values(status="queued", error=reason[:2000])
-            .returning(Generation.attempts)
+            update(Generation).where(seen).values(status_at=_now(), **values)
+            .returning(Generation.id)
         )
     ).first()
+    if row is not None and gen.status == "running":
+        await _end_attempt(session, gen.id, gen.attempts, "failed" if give_up else "superseded",
+                           reason)
     await session.commit()
-    return None if row is None else int(row[0])
+    if row is None:
+        return None
+    return "failed" if give_up else "requeued"

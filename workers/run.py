@@ -13,7 +13,7 @@ from app.queue import make_queue
 from app.storage.blobs import LocalBlobStore
 from workers.engines.base import EngineConfig
 from workers.engines.factory import make_engine as make_model_engine
-from workers.worker import Worker
+from workers.worker import Worker, settings_options
 
 log = logging.getLogger("arena.worker")
 
@@ -61,9 +61,7 @@ async def run_worker(
         sessionmaker=sessionmaker,
         blobs=LocalBlobStore(settings.blobs_path),
         concurrency=concurrency or entry.concurrency,
-        max_attempts=settings.max_attempts,
-        heartbeat_interval_s=settings.heartbeat_interval_s,
-        heartbeat_ttl_s=settings.heartbeat_ttl_s,
+        **settings_options(settings),
         worker_id=worker_id,
         answer_gate=_answer_gate(settings),
     )

@@ -18,10 +18,13 @@ import uuid
 from collections import deque
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlalchemy.orm import selectinload
 
-from app.db.models import Battle, Generation
+from app.arena.battles import record_screening
+from app.config import Settings
+from app.db.errors import is_db_outage
+from app.db.models import Generation, Turn
 from app.queue import ClaimedJob, JobQueue, WorkerInfo
 from app.storage.blobs import LocalBlobStore
 from workers import job_store
@@ -31,6 +34,7 @@ from workers.engines.base import (
     GenerationRequest,
     TextDelta,
 )
+from workers.sweeper import sweep
 
 log = logging.getLogger("arena.worker")
 
@@ -46,14 +50,15 @@ class DeltaBatcher:
 
     def __init__(self, queue: JobQueue) -> None:
         self.queue = queue
-        self._buffers: dict[str, list[str]] = {}
+        self._buffers: dict[tuple[str, int], list[str]] = {}
         self._task: asyncio.Task[None] | None = None
         self._pushed = 0  # deltas accepted so far
         self._published = 0  # deltas written so far
         self._progress = asyncio.Event()
 
-    def push(self, generation_id: str, text: str) -> None:
-        self._buffers.setdefault(generation_id, []).append(text)
+    def push(self, generation_id: str, attempt: int, text: str) -> None:
+        """Deltas carry their attempt, so that the relay can drop a superseded attempt's."""
+        self._buffers.setdefault((generation_id, attempt), []).append(text)
         self._pushed += 1
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
@@ -64,8 +69,8 @@ class DeltaBatcher:
             count = sum(len(parts) for parts in batch.values())
             try:
                 await self.queue.publish_many(
-                    [(gid, {"type": "delta", "text": "".join(parts)}) for gid, parts in
-                     batch.items()]
+                    [(gid, {"type": "delta", "text": "".join(parts), "attempt": attempt})
+                     for (gid, attempt), parts in batch.items()]
                 )
             finally:
                 self._published += count
@@ -84,6 +89,18 @@ class DeltaBatcher:
             await self._progress.wait()
 
 
+def settings_options(settings: Settings) -> dict[str, Any]:
+    """The Worker arguments that come from settings, for every place that builds one."""
+    return dict(
+        max_attempts=settings.max_attempts,
+        heartbeat_interval_s=settings.heartbeat_interval_s,
+        heartbeat_ttl_s=settings.heartbeat_ttl_s,
+        grace_s=settings.worker_grace_s,
+        sweep_interval_s=settings.sweep_interval_s,
+        sweep_grace_s=settings.sweep_grace_s,
+    )
+
+
 class Worker:
     def __init__(
         self,
@@ -99,6 +116,9 @@ class Worker:
         heartbeat_ttl_s: float = 6.0,
         worker_id: str | None = None,
         answer_gate: Any | None = None,
+        grace_s: float = 25.0,
+        sweep_interval_s: float = 10.0,
+        sweep_grace_s: float = 10.0,
     ) -> None:
         self.model = model
         self.answer_gate = answer_gate  # an app.moderation.ModerationGate, optional
@@ -111,7 +131,12 @@ class Worker:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.heartbeat_ttl_s = heartbeat_ttl_s
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.grace_s = grace_s
+        self.sweep_interval_s = sweep_interval_s
+        self.sweep_grace_s = sweep_grace_s
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._attempts: dict[str, tuple[ClaimedJob, int]] = {}  # message id → job, attempt
+        self._stopping = False
         self._deltas = DeltaBatcher(queue)
         self._recent: deque[tuple[float, int, float | None]] = deque(maxlen=200)
 
@@ -133,11 +158,33 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         while True:
             try:
-                await self.queue.heartbeat(self.info(), self.heartbeat_ttl_s)
-                await self.queue.extend(self.model, self.worker_id, list(self._in_flight))
+                if not self._stopping:  # a stopping worker takes no new battles
+                    await self.queue.heartbeat(self.info(), self.heartbeat_ttl_s)
+                lost = await self.queue.extend(self.model, self.worker_id,
+                                               list(self._in_flight))
+                for message_id in lost:
+                    self._abandon(message_id)
             except Exception:  # a blip in Redis must not kill the worker
                 log.exception("heartbeat failed")
             await asyncio.sleep(self.heartbeat_interval_s)
+
+    def _abandon(self, message_id: str) -> None:
+        """Another worker holds this job now (our lease ran out while we stalled): stop
+        generating it. Its writes would be refused anyway; this only saves the work."""
+        task = self._in_flight.get(message_id)
+        if task is not None and not task.done():
+            log.warning("lost the lease of %s; stopping it", message_id)
+            task.cancel()
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                await sweep(self.queue, self.sessionmaker, self.model,
+                            grace_s=self.sweep_grace_s, max_attempts=self.max_attempts,
+                            lock_ttl_ms=max(1, int(self.sweep_interval_s * 900)))
+            except Exception:  # the database or Redis is away; try again next time
+                log.exception("sweep failed")
+            await asyncio.sleep(self.sweep_interval_s)
 
     # -- main loop ------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event | None = None, *, start_engine: bool = True) -> None:
@@ -145,6 +192,7 @@ class Worker:
         if start_engine:
             await self.engine.start()
         heartbeat = asyncio.create_task(self._heartbeat_loop())
+        sweeper = asyncio.create_task(self._sweep_loop())
         log.info("worker %s serving %s (concurrency %d)", self.worker_id, self.model,
                  self.concurrency)
         try:
@@ -170,24 +218,47 @@ class Worker:
                         lambda _t, mid=job.message_id: self._in_flight.pop(mid, None)
                     )
         finally:
-            heartbeat.cancel()
+            sweeper.cancel()
+            self._stopping = True
+            # Graceful stop: no new jobs; leases stay renewed while running answers finish,
+            # and what can not finish in the grace period is handed back at once.
             with contextlib.suppress(Exception):
                 await self.queue.remove_worker(self.model, self.worker_id)
-            if self._in_flight:  # graceful stop: let running answers finish
-                await asyncio.wait(self._in_flight.values(), timeout=30)
+            await self._drain_in_flight()
+            heartbeat.cancel()
             await self.engine.close()
+
+    async def _drain_in_flight(self) -> None:
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight.values()), timeout=self.grace_s)
+        unfinished = [(t, self._attempts.get(mid)) for mid, t in self._in_flight.items()
+                      if not t.done()]
+        for task, _ in unfinished:
+            task.cancel()
+        for task, held in unfinished:
+            with contextlib.suppress(BaseException):
+                await task
+            if held is not None:
+                job, attempt = held
+                try:
+                    await self._hand_back(job, attempt, "worker stopped", outcome="released")
+                except Exception:  # its lease runs out and another worker reclaims it
+                    log.exception("could not hand back %s", job.generation_id)
 
     # -- one job --------------------------------------------------------------------------
     async def _process(self, job: ClaimedJob) -> None:
         gid = job.generation_id
+        attempt: int | None = None
         try:
             async with self.sessionmaker() as session:
                 ctx = await job_store.begin_attempt(session, gid, self.worker_id)
             if ctx is None:
                 await self.queue.ack(self.model, job.message_id)  # a duplicate delivery
                 return
+            attempt = ctx.attempt
+            self._attempts[job.message_id] = (job, attempt)
             if ctx.attempt > self.max_attempts:
-                await self._fail(job, f"gave up after {ctx.attempt - 1} attempts")
+                await self._fail(job, attempt, f"gave up after {ctx.attempt - 1} attempts")
                 return
             request = GenerationRequest(
                 messages=ctx.messages,
@@ -200,14 +271,19 @@ class Worker:
             )
             if ctx.attempt > 1:
                 await self.queue.publish(gid, {"type": "reset", "attempt": ctx.attempt})
-            await self._generate(gid, job, request)
+            await self._generate(gid, job, attempt, request)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("generation %s failed", gid)
-            await self._retry_or_fail(job, repr(exc))
+            if attempt is not None:
+                await self._retry_or_fail(job, attempt, repr(exc))
+        finally:
+            self._attempts.pop(job.message_id, None)
 
-    async def _generate(self, gid: str, job: ClaimedJob, request: GenerationRequest) -> None:
+    async def _generate(
+        self, gid: str, job: ClaimedJob, attempt: int, request: GenerationRequest
+    ) -> None:
         start = time.monotonic()
         first: float | None = None
         parts: list[str] = []
@@ -219,7 +295,7 @@ class Worker:
                 if first is None:
                     first = time.monotonic()
                 parts.append(text)
-                self._deltas.push(gid, text)
+                self._deltas.push(gid, attempt, text)
             elif isinstance(event, Finished):
                 finished = event
         await self._deltas.flush()
@@ -228,60 +304,104 @@ class Worker:
         end = time.monotonic()
         text = "".join(parts)
         ttft = (first - start) * 1000 if first is not None else None
-        async with self.sessionmaker() as session:
-            await job_store.save_answer(
-                session, gid, text=text, prompt_tokens=finished.prompt_tokens,
-                completion_tokens=finished.completion_tokens,
-                finish_reason=finished.finish_reason, ttft_ms=ttft,
-                latency_ms=(end - start) * 1000,
-            )
-        # Saved first, then told: a page that sees "done" can reload and find the answer.
-        await self.queue.publish(
-            gid, {"type": "done", "finish_reason": finished.finish_reason,
-                  "completion_tokens": finished.completion_tokens}
-        )
-        await self.queue.finish_stream(gid)
-        await self.queue.ack(self.model, job.message_id)
+        saved = await with_db_retry(lambda: self._save(gid, attempt, text, finished, ttft,
+                                                        (end - start) * 1000))
+        if not saved:
+            # Another attempt took over while this one stalled: its answer is the one the
+            # page shows. Leave the job to that worker (no ack: the delivery is theirs now).
+            log.warning("generation %s: attempt %d is no longer current; answer dropped",
+                        gid, attempt)
+            return
         self._recent.append((end, finished.completion_tokens, ttft))
+        # Saved first, then told: a page that sees "done" can reload and find the answer.
+        # The answer is final from here on; trouble telling anyone never re-runs it (the
+        # relay also finds it in the database, and an unacked job is acked on redelivery).
+        try:
+            await self.queue.publish(
+                gid, {"type": "done", "finish_reason": finished.finish_reason,
+                      "completion_tokens": finished.completion_tokens, "attempt": attempt}
+            )
+            await self.queue.finish_stream(gid)
+            await self.queue.ack(self.model, job.message_id)
+        except Exception:
+            log.exception("generation %s saved, but announcing it failed", gid)
         if self.answer_gate is not None and text:
             try:
                 await self._screen_answer(gid, text)
             except Exception:  # moderation trouble must never lose an answer
                 log.exception("answer moderation failed for %s", gid)
 
+    async def _save(
+        self, gid: str, attempt: int, text: str, finished: Finished, ttft: float | None,
+        latency_ms: float,
+    ) -> bool:
+        async with self.sessionmaker() as session:
+            return await job_store.save_answer(
+                session, gid, attempt, text=text, prompt_tokens=finished.prompt_tokens,
+                completion_tokens=finished.completion_tokens,
+                finish_reason=finished.finish_reason, ttft_ms=ttft, latency_ms=latency_ms,
+            )
+
     async def _screen_answer(self, gid: str, text: str) -> None:
         """Answers pass the same gate as prompts; anything not allowed flags the battle."""
         result = await self.answer_gate.check_text(text)  # type: ignore[union-attr]
         async with self.sessionmaker() as session:
-            gen = await session.get(
-                Generation, uuid.UUID(gid), options=[selectinload(Generation.turn)]
+            row = (
+                await session.execute(
+                    select(Turn.battle_id, Turn.index, Generation.side)
+                    .join(Generation, Generation.turn_id == Turn.id)
+                    .where(Generation.id == uuid.UUID(gid))
+                )
+            ).one()
+            await record_screening(
+                session, row.battle_id, {f"answer_{row.index}_{row.side}": result.to_json()},
+                review=result.decision != "allow",
             )
-            assert gen is not None
-            battle = await session.get(Battle, gen.turn.battle_id, with_for_update=True)
-            assert battle is not None
-            key = f"answer_{gen.turn.index}_{gen.side}"
-            battle.moderation = {**battle.moderation, key: result.to_json()}
-            if result.decision != "allow" and battle.review_status == "none":
-                battle.review_status = "review"
             await session.commit()
 
-    async def _retry_or_fail(self, job: ClaimedJob, reason: str) -> None:
+    async def _retry_or_fail(self, job: ClaimedJob, attempt: int, reason: str) -> None:
+        if attempt >= self.max_attempts:
+            await self._fail(job, attempt, reason)
+            return
         async with self.sessionmaker() as session:
-            attempts = await job_store.requeue(session, job.generation_id, reason)
-        if attempts is None:
-            await self.queue.ack(self.model, job.message_id)
-            return
-        if attempts >= self.max_attempts:
-            await self._fail(job, reason)
-            return
-        # A fresh job for the next attempt; the old delivery is done with.
+            if await job_store.requeue(session, job.generation_id, attempt, reason) is None:
+                return  # finished or taken over by another attempt: not ours to touch
+        await self._reenqueue(job)
+
+    async def _hand_back(self, job: ClaimedJob, attempt: int, reason: str, outcome: str) -> None:
+        """Release a job at once (graceful stop) instead of letting its lease run out."""
+        async with self.sessionmaker() as session:
+            if await job_store.requeue(session, job.generation_id, attempt, reason,
+                                       outcome=outcome) is None:
+                return
+        await self._reenqueue(job)
+
+    async def _reenqueue(self, job: ClaimedJob) -> None:
+        # A fresh job for the next attempt; the old delivery is done with. Should Redis
+        # refuse, the generation is queued in the database and the sweeper enqueues it.
         await self.queue.enqueue(self.model, job.generation_id)
         await self.queue.ack(self.model, job.message_id)
 
-    async def _fail(self, job: ClaimedJob, reason: str) -> None:
+    async def _fail(self, job: ClaimedJob, attempt: int, reason: str) -> None:
         async with self.sessionmaker() as session:
-            await job_store.mark_failed(session, job.generation_id, reason)
-        await self.queue.publish(job.generation_id, {"type": "error"})
+            if not await job_store.mark_failed(session, job.generation_id, attempt, reason):
+                return
+        await self.queue.publish(job.generation_id, {"type": "error", "attempt": attempt})
         await self.queue.finish_stream(job.generation_id)
         await self.queue.dead_letter(self.model, job.generation_id, reason)
         await self.queue.ack(self.model, job.message_id)
+
+
+async def with_db_retry(call: Any, *, attempts: int = 30, delay_s: float = 1.0) -> Any:
+    """Retry a database call while the database is unreachable (a restart, a failover): an
+    answer that took seconds of GPU time is worth waiting for. Other errors raise at once."""
+    for i in range(attempts):
+        try:
+            return await call()
+        except Exception as exc:
+            if not is_db_outage(exc) or i == attempts - 1:
+                raise
+            log.warning("database unreachable (%s); retrying in %.1fs", type(exc).__name__,
+                        delay_s)
+            await asyncio.sleep(delay_s)
+    raise AssertionError("unreachable")

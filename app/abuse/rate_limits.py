@@ -1,4 +1,8 @@
-"""Per-visitor and per-IP-hash rate limits, and a cap on in-flight generations.
+"""Per-visitor and per-IP-hash rate limits.
+
+The cap on in-flight generations is not here: it is a count in the database, taken under
+a lock in the same transaction that creates the battle (app/arena/battles.py), so that it
+survives restarts and two concurrent requests can not both pass it.
 
 Counting uses the `limits` library's async moving-window strategy: Redis
 (`async+redis://host:port/db`) in a deployment, where every web process must see the same
@@ -13,8 +17,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,8 +24,6 @@ from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from redis.asyncio import Redis
-
-from app.abuse.slots import MemorySlots, RedisSlots, SlotStore
 
 Action = Literal["battle", "vote"]
 IdentityKind = Literal["visitor", "ip"]
@@ -52,17 +52,13 @@ class RateLimitRules:
 
     battles: str = "30/hour"
     votes: str = "300/day"
-    concurrent_generations: int = 2
     ip_factor: int = 10
-    slot_ttl_seconds: float = 600.0  # a crashed holder's slot frees itself after this
 
     def __post_init__(self) -> None:
         for name in ("battles", "votes"):
             parse(getattr(self, name))  # raises ValueError on a malformed limit
-        if self.concurrent_generations < 1 or self.ip_factor < 1:
-            raise ValueError("concurrent_generations and ip_factor must be >= 1")
-        if self.slot_ttl_seconds <= 0:
-            raise ValueError("slot_ttl_seconds must be > 0")
+        if self.ip_factor < 1:
+            raise ValueError("ip_factor must be >= 1")
 
     def limit_for(self, action: Action, kind: IdentityKind) -> RateLimitItem:
         if action == "battle":
@@ -74,10 +70,6 @@ class RateLimitRules:
         if kind == "ip":
             item = type(item)(item.amount * self.ip_factor, item.multiples)
         return item
-
-    def slots_for(self, kind: IdentityKind) -> int:
-        factor = self.ip_factor if kind == "ip" else 1
-        return self.concurrent_generations * factor
 
 
 @dataclass(frozen=True)
@@ -92,10 +84,6 @@ class RateDecision:
     retry_after_seconds: int = 0
     limit: str = ""
     remaining: int = 0
-
-
-class SlotUnavailable(Exception):
-    """Too many generations in flight for this identity."""
 
 
 def _async_uri(uri: str) -> str:
@@ -118,17 +106,17 @@ class RateLimiter:
         self.key_prefix = key_prefix
         if uri.startswith("async+memory"):
             self._storage = storage_from_string(uri)
-            self._slots: SlotStore = MemorySlots()
+            self._client: Redis | None = None
         else:
-            # One connection pool for the counters and the slots; closed by close().
+            # Our own connection pool, so that close() releases it.
             client = Redis.from_url(uri.removeprefix("async+"))
+            self._client = client
             self._storage = storage_from_string(
                 uri,
                 key_prefix=f"{key_prefix}rl",
                 implementation="redispy",
                 connection_pool=client.connection_pool,
             )
-            self._slots = RedisSlots(client, key_prefix)
         self._window = MovingWindowRateLimiter(self._storage)
 
     async def hit(self, action: Action, *identities: str) -> RateDecision:
@@ -174,36 +162,6 @@ class RateLimiter:
         for ident in identities:
             await self._window.clear(self.rules.limit_for(action, _kind(ident)), action, ident)
 
-    async def acquire_slot(self, identity: str) -> str | None:
-        """Reserve one in-flight generation slot; returns a token, or None when full.
-
-        The token can travel with the job so that another process (the worker) releases
-        it; an unreleased slot expires after `rules.slot_ttl_seconds`.
-        """
-        limit = self.rules.slots_for(_kind(identity))
-        return await self._slots.acquire(identity, limit, self.rules.slot_ttl_seconds)
-
-    async def release_slot(self, identity: str, token: str) -> None:
-        """Give a slot back (idempotent: releasing twice or after expiry is harmless)."""
-        await self._slots.release(identity, token)
-
-    async def in_flight(self, identity: str) -> int:
-        return await self._slots.in_flight(identity)
-
-    @asynccontextmanager
-    async def generation_slot(self, *identities: str) -> AsyncIterator[None]:
-        """Hold one slot per identity for the block; raises SlotUnavailable if any is full."""
-        held: list[tuple[str, str]] = []
-        try:
-            for ident in identities:
-                token = await self.acquire_slot(ident)
-                if token is None:
-                    raise SlotUnavailable(f"too many generations in flight per {_kind(ident)}")
-                held.append((ident, token))
-            yield
-        finally:
-            for ident, token in held:
-                await self.release_slot(ident, token)
-
     async def close(self) -> None:
-        await self._slots.close()
+        if self._client is not None:
+            await self._client.aclose(close_connection_pool=True)

@@ -1,30 +1,41 @@
-"""The battle lifecycle: create, follow-up turns, vote. Every rule is checked here.
+"""The battle lifecycle: create, follow-up turns, vote.
+
+The rules themselves live in app/arena/rules.py; here they are applied atomically. A
+follow-up and a vote each bump the battle's version in one conditional UPDATE, so two
+transitions that saw the same state can not both happen (a vote over a turn its voter
+never saw). The database refuses a vote that breaks the rules (trigger, migration 0007).
 
 Rows are committed before jobs are enqueued, so a worker always finds what it is asked to
-generate; a failed enqueue marks the generations failed instead of leaving them queued.
+generate. Should the enqueue fail, the generations stay queued in the database and the
+workers' sweeper enqueues them (workers/sweeper.py): nothing is left queued forever.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.abuse.load_shedding import should_shed
 from app.arena.errors import ArenaError
+from app.arena.rules import follow_up_refusal, vote_refusal
 from app.arena.sampling import sample_pair
+from app.db.dialect import insert_for, json_merged
 from app.db.models import WINNERS, Battle, Generation, ImageBlob, ModelEntry, Turn, Visitor, Vote
 from app.queue import JobQueue
+from app.queue.errors import is_queue_outage
 from app.storage.images import NormalisedImage
 
 MODES = ("anonymous", "side_by_side", "direct")
+VOTE_RULE = "vote rule"  # what the vote trigger's error says (migration 0007)
+log = logging.getLogger("arena.battles")
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,7 @@ class Limits:
     max_prompt_chars: int
     max_turns: int
     max_queue_depth_per_worker: int
+    max_generations_in_flight: int = 4  # per visitor, across all their battles
 
 
 def check_prompt(prompt: str | None, limits: Limits) -> str:
@@ -83,9 +95,7 @@ async def store_image_row(session: AsyncSession, image: NormalisedImage) -> None
         bytes=len(image.data),
         mime=image.mime,
     )
-    dialect = session.bind.dialect.name if session.bind else "postgresql"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(insert(ImageBlob).values(**values).on_conflict_do_nothing())
+    await session.execute(insert_for(session)(ImageBlob).values(**values).on_conflict_do_nothing())
 
 
 async def enabled_models(session: AsyncSession) -> list[ModelEntry]:
@@ -95,9 +105,15 @@ async def enabled_models(session: AsyncSession) -> list[ModelEntry]:
 
 
 async def model_availability(session: AsyncSession, queue: JobQueue) -> list[dict[str, object]]:
-    """The enabled models and whether a live worker serves each (public: names only)."""
+    """The enabled models and whether a live worker serves each (public: names only).
+    With Redis away the pages still render, showing every model offline."""
     models = await enabled_models(session)
-    live = await live_model_names(queue, models)
+    try:
+        live = await live_model_names(queue, models)
+    except Exception as exc:
+        if not is_queue_outage(exc):
+            raise
+        live = set()
     return [{"name": m.name, "online": m.name in live} for m in models]
 
 
@@ -108,8 +124,64 @@ async def live_model_names(queue: JobQueue, models: Sequence[ModelEntry]) -> set
 async def _check_not_busy(queue: JobQueue, names: Sequence[str], limits: Limits) -> None:
     for name in names:
         workers = len(await queue.live_workers(name))
-        if await queue.depth(name) >= max(workers, 1) * limits.max_queue_depth_per_worker:
+        if should_shed(await queue.depth(name), workers, limits.max_queue_depth_per_worker):
             raise ArenaError("The arena is busy right now. Please try again in a minute.", 503)
+
+
+IN_FLIGHT_MESSAGE = "You already have answers being generated. Please wait until they finish."
+
+
+async def check_in_flight(session: AsyncSession, visitor_id: uuid.UUID, limit: int) -> None:
+    """At most `limit` unfinished answers per visitor, counted in the database (it survives
+    restarts; the sweeper ends stuck ones). Authoritative only under `_lock_visitor`."""
+    running = await session.scalar(
+        select(func.count())
+        .select_from(Generation)
+        .join(Turn)
+        .join(Battle)
+        .where(Battle.visitor_id == visitor_id, Generation.status.in_(("queued", "running")))
+    )
+    if running and running >= limit:
+        raise ArenaError(IN_FLIGHT_MESSAGE, 429, {"Retry-After": "10"})
+
+
+async def _lock_visitor(session: AsyncSession, visitor_id: uuid.UUID) -> None:
+    """Serialise a visitor's battle creations until commit: a row lock on PostgreSQL, the
+    write lock on SQLite (the no-op UPDATE starts the write transaction)."""
+    await session.execute(
+        update(Visitor).where(Visitor.id == visitor_id).values(ip_hash=Visitor.ip_hash)
+    )
+
+
+async def _advance(session: AsyncSession, battle: Battle) -> None:
+    """Bump the battle's version if nobody changed it since `battle` was read (the row
+    stays locked until commit). 409 when another transition won."""
+    row = (
+        await session.execute(
+            update(Battle)
+            .where(Battle.id == battle.id, Battle.version == battle.version)
+            .values(version=Battle.version + 1)
+            .returning(Battle.id)
+        )
+    ).first()
+    if row is None:
+        await session.rollback()
+        raise ArenaError(
+            "This battle just changed (a vote or another question). Please reload.", 409
+        )
+
+
+async def record_screening(
+    session: AsyncSession, battle_id: uuid.UUID, results: dict, review: bool
+) -> None:
+    """Add moderation results to a battle, and flag it for review if asked, in one
+    statement: the web (follow-up prompts) and the workers (answers) write concurrently."""
+    values: dict = {"moderation": json_merged(session, Battle.moderation, results)}
+    if review:
+        values["review_status"] = case(
+            (Battle.review_status == "none", "review"), else_=Battle.review_status
+        )
+    await session.execute(update(Battle).where(Battle.id == battle_id).values(**values))
 
 
 def _generation(turn: Turn, side: str, model: ModelEntry) -> Generation:
@@ -117,15 +189,12 @@ def _generation(turn: Turn, side: str, model: ModelEntry) -> Generation:
     return Generation(id=uuid.uuid4(), turn=turn, side=side, model=model.name, params=params)
 
 
-async def _enqueue(session: AsyncSession, queue: JobQueue, gens: Sequence[Generation]) -> None:
+async def _enqueue(queue: JobQueue, gens: Sequence[Generation]) -> None:
     try:
         for g in gens:
             await queue.enqueue(g.model, str(g.id))
-    except Exception as exc:  # the queue is down: fail visibly, leave nothing queued forever
-        for g in gens:
-            g.status, g.error = "failed", f"enqueue failed: {exc}"
-        await session.commit()
-        raise ArenaError("The arena could not start the answers. Please try again.", 503) from exc
+    except Exception:  # committed and queued in the database: the sweeper enqueues them
+        log.exception("enqueue failed; the sweeper will pick these generations up")
 
 
 async def choose_models(
@@ -176,6 +245,8 @@ async def create_battle(
 ) -> Battle:
     prompt = check_prompt(prompt, limits)
     await _check_not_busy(queue, [m.name for m in models], limits)
+    await _lock_visitor(session, visitor.id)
+    await check_in_flight(session, visitor.id, limits.max_generations_in_flight)
     if image is not None:
         await store_image_row(session, image)
     battle = Battle(
@@ -194,14 +265,8 @@ async def create_battle(
     gens = [_generation(turn, side, m) for side, m in zip("ab", models, strict=False)]
     session.add_all([battle, turn, *gens])
     await session.commit()
-    await _enqueue(session, queue, gens)
+    await _enqueue(queue, gens)
     return battle
-
-
-def _latest_turn_finished(battle: Battle) -> tuple[bool, bool]:
-    """(all done, any failed) for the latest turn."""
-    gens = battle.turns[-1].generations
-    return all(g.status == "done" for g in gens), any(g.status == "failed" for g in gens)
 
 
 async def add_turn(
@@ -214,35 +279,26 @@ async def add_turn(
     review: bool = False,
 ) -> Turn:
     prompt = check_prompt(prompt, limits)
-    if battle.vote is not None:
-        raise ArenaError("This battle is over. Start a new battle to ask more.", 409)
-    if len(battle.turns) >= limits.max_turns:
-        raise ArenaError(
-            f"This conversation reached its limit of {limits.max_turns} questions.", 422
-        )
-    done, failed = _latest_turn_finished(battle)
-    if failed:
-        raise ArenaError("An answer failed; this conversation can not continue.", 409)
-    if not done:
-        raise ArenaError("Please wait until both answers have finished.", 409)
+    refusal = follow_up_refusal(battle, limits.max_turns)
+    if refusal:
+        raise ArenaError(*refusal)
     names = [battle.model_a] + ([battle.model_b] if battle.model_b else [])
     models = {m.name: m for m in await enabled_models(session)}
     if any(n not in models for n in names):
         raise ArenaError("A model in this conversation is no longer available.", 409)
     await _check_not_busy(queue, names, limits)
-    turn = Turn(id=uuid.uuid4(), battle=battle, index=len(battle.turns), prompt=prompt)
+    await _advance(session, battle)
+    turn = Turn(id=uuid.uuid4(), battle_id=battle.id, index=len(battle.turns), prompt=prompt)
     gens = [_generation(turn, side, models[n]) for side, n in zip("ab", names, strict=False)]
-    if moderation:
-        battle.moderation = {**battle.moderation, **moderation}
-    if review and battle.review_status == "none":
-        battle.review_status = "review"
+    if moderation or review:
+        await record_screening(session, battle.id, moderation or {}, review)
     session.add_all([turn, *gens])
     try:
         await session.commit()
     except IntegrityError as exc:  # two follow-ups at once: only one takes this index
         await session.rollback()
         raise ArenaError("Another question was just sent in this conversation.", 409) from exc
-    await _enqueue(session, queue, gens)
+    await _enqueue(queue, gens)
     return turn
 
 
@@ -251,15 +307,10 @@ async def cast_vote(
 ) -> Vote:
     if winner not in WINNERS:
         raise ArenaError(f"The vote must be one of: {', '.join(WINNERS)}.", 422)
-    if battle.mode == "direct":
-        raise ArenaError("A direct chat has nothing to vote on.", 409)
-    if battle.vote is not None:
-        raise ArenaError("This battle already has a vote.", 409)
-    done, failed = _latest_turn_finished(battle)
-    if failed:
-        raise ArenaError("An answer failed, so this battle can not be voted on.", 409)
-    if not done:
-        raise ArenaError("Please wait until both answers have finished before voting.", 409)
+    refusal = vote_refusal(battle)
+    if refusal:
+        raise ArenaError(refusal, 409)
+    await _advance(session, battle)
     vote = Vote(
         battle_id=battle.id,
         visitor_id=visitor.id,
@@ -270,8 +321,10 @@ async def cast_vote(
     session.add(vote)
     try:
         await session.commit()
-    except IntegrityError as exc:  # a concurrent vote won the race; the database decides
+    except IntegrityError as exc:  # the database's rules have the last word
         await session.rollback()
+        if VOTE_RULE in str(exc.orig):
+            raise ArenaError("This battle can not be voted on.", 409) from exc
         raise ArenaError("This battle already has a vote.", 409) from exc
     return vote
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.arena.rules import can_vote
 from app.db.models import Battle, Generation
 
 PUBLIC_FAILURE = "This answer could not be generated. You can start a new battle."
@@ -35,6 +36,9 @@ def generation_view(gen: Generation, reveal: bool) -> dict[str, Any]:
 
 
 def battle_view(battle: Battle) -> dict[str, Any]:
+    """The battle as the API and the pages show it. ``names`` ("hidden" | "revealed") says
+    which response model it validates into (app/web/schemas.py: `BattlePublic`, which has
+    no field for a name, or `RevealedBattle`)."""
     reveal = names_visible(battle)
     turns = []
     for turn in battle.turns:
@@ -45,12 +49,13 @@ def battle_view(battle: Battle) -> dict[str, Any]:
     failed = any(g.status == "failed" for g in last)
     view: dict[str, Any] = {
         "id": str(battle.id),
+        "names": "revealed" if reveal else "hidden",
         "mode": battle.mode,
         "image": battle.image_sha256,
         "turns": turns,
         "finished": finished,
         "failed": failed,
-        "can_vote": battle.mode != "direct" and battle.vote is None and finished and not failed,
+        "can_vote": can_vote(battle),
         "vote": None,
         "models": None,
     }

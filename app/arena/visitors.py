@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.dialect import insert_for
 from app.db.models import Consent, Visitor
 
 
@@ -44,6 +46,11 @@ async def has_consented(session: AsyncSession, visitor_id: uuid.UUID, version: s
 async def record_consent(
     session: AsyncSession, visitor_id: uuid.UUID, version: str, ip_hash: str
 ) -> None:
-    if not await has_consented(session, visitor_id, version):
-        session.add(Consent(visitor_id=visitor_id, terms_version=version, ip_hash=ip_hash))
-        await session.commit()
+    """Idempotent: a double submit of the terms form inserts one row and never fails."""
+    await session.execute(
+        insert_for(session)(Consent)
+        .values(id=uuid.uuid4(), visitor_id=visitor_id, terms_version=version, ip_hash=ip_hash,
+                accepted_at=datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=["visitor_id", "terms_version"])
+    )
+    await session.commit()

@@ -16,10 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.dialect import insert_for
 from app.db.leaderboard_tables import ExportRun
 
 
@@ -31,7 +30,7 @@ async def claim_export(session: AsyncSession, day: date, owner: str, *, force: b
                        stale_after: timedelta = timedelta(hours=2)) -> bool:
     """True if this owner now holds the date (and must finish or fail it)."""
     now = datetime.now(UTC)
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(session)
     result = await session.execute(
         insert(ExportRun)
         .values(date=day, status="running", owner=owner, started_at=now, attempts=1)

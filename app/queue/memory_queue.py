@@ -34,6 +34,7 @@ class MemoryQueue:
         self._workers: dict[tuple[str, str], tuple[WorkerInfo, float]] = {}
         self._changed = asyncio.Event()
         self._dead: list[tuple[str, str, str]] = []
+        self._locks: dict[str, float] = {}
 
     def _next_id(self) -> str:
         self._seq += 1
@@ -81,13 +82,17 @@ class MemoryQueue:
             jobs = self._take(model, consumer, count)
         return jobs
 
-    async def extend(self, model: str, consumer: str, message_ids: list[str]) -> None:
+    async def extend(self, model: str, consumer: str, message_ids: list[str]) -> list[str]:
         stream = self._jobs.setdefault(model, _JobStream())
         now = time.monotonic()
+        lost = []
         for message_id in message_ids:
-            if message_id in stream.pending:
-                stream.pending[message_id].consumer = consumer
-                stream.pending[message_id].since = now
+            pending = stream.pending.get(message_id)
+            if pending is None or pending.consumer != consumer:
+                lost.append(message_id)
+            else:
+                pending.since = now
+        return lost
 
     async def ack(self, model: str, message_id: str) -> None:
         self._jobs.setdefault(model, _JobStream()).pending.pop(message_id, None)
@@ -98,6 +103,17 @@ class MemoryQueue:
     async def depth(self, model: str) -> int:
         stream = self._jobs.setdefault(model, _JobStream())
         return len(stream.waiting) + len(stream.pending)
+
+    async def held(self, model: str) -> set[str]:
+        stream = self._jobs.setdefault(model, _JobStream())
+        return {g for _, g in stream.waiting} | {p.generation_id for p in stream.pending.values()}
+
+    async def try_lock(self, name: str, ttl_ms: int) -> bool:
+        now = time.monotonic()
+        if self._locks.get(name, 0.0) > now:
+            return False
+        self._locks[name] = now + ttl_ms / 1000
+        return True
 
     async def publish(self, generation_id: str, data: dict[str, Any]) -> str:
         event = QueueEvent(generation_id, self._next_id(), data)

@@ -4,16 +4,51 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.queue.base import ClaimedJob, QueueEvent, WorkerInfo
 
 GROUP = "workers"
+T = TypeVar("T")
+
+# Renew only the leases this consumer still holds: a worker that stalled past its lease
+# must not take back a job that another worker reclaimed (it would generate it twice).
+# KEYS[1] job stream; ARGV: group, consumer, ids... Returns the ids no longer held.
+_EXTEND = """
+local lost = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  else
+    table.insert(lost, ARGV[i])
+  end
+end
+return lost
+"""
+
+
+def _connect(url: str) -> aioredis.Redis:
+    """A client that survives a Redis restart: stale pooled connections are health-checked
+    and a command that hits a dropped connection is retried on a fresh one."""
+    return aioredis.from_url(
+        url,
+        decode_responses=True,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=4),
+        retry_on_error=[RedisConnectionError],
+        health_check_interval=5,
+        socket_connect_timeout=5,
+        socket_keepalive=True,
+    )
 
 
 class RedisQueue:
@@ -26,12 +61,13 @@ class RedisQueue:
         stream_maxlen: int = 20_000,
         stream_ttl_s: int = 86_400,
     ) -> None:
-        self.redis = aioredis.from_url(url, decode_responses=True)
+        self.redis = _connect(url)
         self.prefix = prefix
         self.lease_ms = lease_ms
         self.stream_maxlen = stream_maxlen
         self.stream_ttl_s = stream_ttl_s
         self._groups: set[str] = set()
+        self._extend = self.redis.register_script(_EXTEND)
 
     def _jobs(self, model: str) -> str:
         return f"{self.prefix}jobs:{model}"
@@ -50,6 +86,19 @@ class RedisQueue:
                 raise
         self._groups.add(key)
 
+    async def _grouped(self, model: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run `call` with the consumer group in place. Redis restarted without its data
+        loses the group; recreate it once instead of failing every claim from then on."""
+        await self._ensure_group(model)
+        try:
+            return await call()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._groups.discard(self._jobs(model))
+            await self._ensure_group(model)
+            return await call()
+
     async def enqueue(self, model: str, generation_id: str) -> str:
         await self._ensure_group(model)
         return await self.redis.xadd(self._jobs(model), {"generation_id": generation_id})
@@ -58,12 +107,11 @@ class RedisQueue:
         self, model: str, consumer: str, count: int, block_ms: int
     ) -> list[ClaimedJob]:
         """Reclaim jobs whose lease ran out (their worker died) before taking new ones."""
-        await self._ensure_group(model)
         key = self._jobs(model)
         jobs: list[ClaimedJob] = []
-        _next, stale, _deleted = await self.redis.xautoclaim(
+        _next, stale, _deleted = await self._grouped(model, lambda: self.redis.xautoclaim(
             key, GROUP, consumer, min_idle_time=self.lease_ms, start_id="0-0", count=count
-        )
+        ))
         for message_id, fields in stale:
             if fields:
                 jobs.append(ClaimedJob(model, message_id, fields["generation_id"], True))
@@ -98,11 +146,13 @@ class RedisQueue:
             if fields
         ]
 
-    async def extend(self, model: str, consumer: str, message_ids: list[str]) -> None:
-        if message_ids:
-            await self.redis.xclaim(
-                self._jobs(model), GROUP, consumer, 0, message_ids, justid=True
-            )
+    async def extend(self, model: str, consumer: str, message_ids: list[str]) -> list[str]:
+        if not message_ids:
+            return []
+        lost = await self._grouped(model, lambda: self._extend(
+            keys=[self._jobs(model)], args=[GROUP, consumer, *message_ids]
+        ))
+        return list(lost or [])
 
     async def ack(self, model: str, message_id: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -124,7 +174,22 @@ class RedisQueue:
         for group in await self.redis.xinfo_groups(self._jobs(model)):
             if group["name"] == GROUP:
                 return int(group.get("lag") or 0) + int(group.get("pending") or 0)
+        self._groups.discard(self._jobs(model))  # the group was lost (Redis restarted)
         return 0
+
+    async def held(self, model: str) -> set[str]:
+        # Acked jobs are deleted (ack), so every entry left is waiting or in flight.
+        ids: set[str] = set()
+        start = "-"
+        while True:
+            batch = await self.redis.xrange(self._jobs(model), min=start, count=1000)
+            ids.update(fields["generation_id"] for _, fields in batch if fields)
+            if len(batch) < 1000:
+                return ids
+            start = "(" + batch[-1][0]
+
+    async def try_lock(self, name: str, ttl_ms: int) -> bool:
+        return bool(await self.redis.set(f"{self.prefix}lock:{name}", "1", nx=True, px=ttl_ms))
 
     async def publish(self, generation_id: str, data: dict[str, Any]) -> str:
         return await self.redis.xadd(

@@ -7,11 +7,18 @@ import asyncio
 from fastapi import UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.arena.battles import add_turn, cast_vote, check_prompt, choose_models, create_battle
+from app.arena.battles import (
+    add_turn,
+    cast_vote,
+    check_in_flight,
+    check_prompt,
+    choose_models,
+    create_battle,
+)
 from app.arena.errors import ArenaError
 from app.db.models import Battle, Visitor
 from app.storage.images import ImageRejected, normalise_image
-from app.web.guards import check_in_flight, check_rate, screen
+from app.web.guards import check_rate, screen
 from app.web.state import ArenaState
 
 CHUNK = 256 * 1024
@@ -58,7 +65,9 @@ async def start_battle(
     prompt = check_prompt(prompt, state.limits)
     models = await choose_models(session, state.queue, mode, requested, state.rng)
     await check_rate(state.limiter, "battle", visitor.id, ip_hash)
-    await check_in_flight(session, visitor.id, settings.max_generations_in_flight)
+    # Early, to spare a refused request the screening; create_battle checks it again under
+    # a lock, which is what makes the cap hold for concurrent requests.
+    await check_in_flight(session, visitor.id, state.limits.max_generations_in_flight)
     screening = await screen(state.gate, image=image.data, prompt=prompt)
     await state.blobs.put(image.data)
     return await create_battle(

@@ -6,12 +6,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.abuse.rate_limits import RateLimiter, ip_identity, visitor_identity
 from app.arena.errors import ArenaError
-from app.db.models import Battle, Generation, Turn
 from app.moderation import ModerationGate, ModerationResult, refusal_message
 
 
@@ -38,22 +34,6 @@ async def check_rate(
             f"Please come back in {human_wait(decision.retry_after_seconds)}.",
             429,
             {"Retry-After": str(decision.retry_after_seconds)},
-        )
-
-
-async def check_in_flight(session: AsyncSession, visitor_id: uuid.UUID, limit: int) -> None:
-    """Count this visitor's unfinished answers in the database: it survives restarts."""
-    running = await session.scalar(
-        select(func.count())
-        .select_from(Generation)
-        .join(Turn)
-        .join(Battle)
-        .where(Battle.visitor_id == visitor_id, Generation.status.in_(("queued", "running")))
-    )
-    if running and running >= limit:
-        raise ArenaError(
-            "You already have answers being generated. Please wait until they finish.", 429,
-            {"Retry-After": "10"},
         )
 
 

@@ -26,6 +26,7 @@ from app.queue import make_queue
 from app.storage.blobs import LocalBlobStore
 from app.web import admin_routes, api, leaderboard_routes, pages
 from app.web.limits import BodySizeLimitMiddleware
+from app.web.outages import OUTAGE_MESSAGE, OUTAGE_TYPES, RETRY_AFTER_S, is_outage
 from app.web.state import ArenaState
 
 log = logging.getLogger("arena.web")
@@ -64,6 +65,7 @@ def build_state(settings: Settings) -> ArenaState:
             max_prompt_chars=settings.max_prompt_chars,
             max_turns=settings.max_turns,
             max_queue_depth_per_worker=settings.max_queue_depth_per_worker,
+            max_generations_in_flight=settings.max_generations_in_flight,
         ),
         gate=gate_from_settings(settings),
         limiter=build_limiter(settings),
@@ -151,6 +153,18 @@ def create_app(
             request, "error.html", {"message": exc.message}, status_code=exc.status,
             headers=exc.headers,
         )
+
+    async def outage(request: Request, exc: Exception) -> Response:
+        if not is_outage(exc):
+            log.error("unhandled error on %s", request.url.path, exc_info=exc)
+            return JSONResponse({"detail": "Internal server error."}, status_code=500)
+        log.warning("storage unreachable on %s: %r", request.url.path, exc)
+        return await arena_error(
+            request, ArenaError(OUTAGE_MESSAGE, 503, {"Retry-After": str(RETRY_AFTER_S)})
+        )
+
+    for exc_type in OUTAGE_TYPES:
+        app.add_exception_handler(exc_type, outage)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -9,6 +9,7 @@ the page whether it may vote.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,8 +18,10 @@ from sqlalchemy import select
 from starlette.requests import Request
 
 from app.arena.battles import load_battle
+from app.arena.rules import can_vote as vote_allowed
 from app.arena.views import PUBLIC_FAILURE
 from app.db.models import Battle, Generation
+from app.web.outages import OUTAGE_MESSAGE, is_outage
 from app.web.render import render_markdown
 from app.web.state import ArenaState
 
@@ -69,12 +72,8 @@ async def _outcome(state: ArenaState, battle_id: Any, turn_index: int) -> dict[s
     if battle is None:
         return {"can_vote": False, "failed": True}
     failed = any(g.status == "failed" for g in battle.turns[turn_index].generations)
-    can_vote = (
-        battle.mode != "direct"
-        and battle.vote is None
-        and turn_index == len(battle.turns) - 1
-        and not failed
-    )
+    # Only the latest turn's stream may offer the vote; the rule itself is the arena's.
+    can_vote = turn_index == len(battle.turns) - 1 and vote_allowed(battle)
     return {"can_vote": can_vote, "failed": failed}
 
 
@@ -95,15 +94,27 @@ async def relay_turn(
             yield sse(side, _final_payload(gen.status, gen.text, gen.finish_reason),
                       format_cursor(cursors))
 
+    attempts = {s: 0 for s in gens}  # the newest attempt seen per side (0: the first)
     while len(finished) < len(gens):
         if await request.is_disconnected():
             return
         pending = {str(g.id): cursors[s] for s, g in gens.items() if s not in finished}
-        events = await state.queue.read(pending, block_ms=int(state.settings.sse_ping_s * 1000))
+        try:
+            events = await state.queue.read(
+                pending, block_ms=int(state.settings.sse_ping_s * 1000))
+            if not events:
+                # No news for a while: check the database in case the stream expired.
+                finals = await _final_states(state, [g.id for s, g in gens.items()
+                                                     if s not in finished])
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # Redis or the database is away: keep the connection, say so, and try again;
+            # the answer is persisted by the worker and arrives once they are back.
+            yield sse("status", {"type": "unavailable", "message": OUTAGE_MESSAGE})
+            await asyncio.sleep(1.0)
+            continue
         if not events:
-            # No news for a while: check the database in case the stream expired, and ping.
-            finals = await _final_states(state, [g.id for s, g in gens.items()
-                                                 if s not in finished])
             for generation_id, payload in finals.items():
                 finished.add(by_id[generation_id])
                 yield sse(by_id[generation_id], payload, format_cursor(cursors))
@@ -116,16 +127,21 @@ async def relay_turn(
             cursors[side] = event.id
             data = event.data
             kind = data.get("type")
-            if kind in TERMINAL:
+            attempt = int(data.get("attempt") or 0)
+            if kind == "reset":
+                attempts[side] = max(attempts[side], attempt)
+                yield sse(side, {"type": "reset"}, format_cursor(cursors))
+            elif attempt and attempt < attempts[side]:
+                continue  # a superseded attempt that woke up late: not what the page shows
+            elif kind in TERMINAL:
                 finals = await _final_states(state, [gens[side].id])
-                payload = finals.get(str(gens[side].id)) or {
-                    "type": "error", "message": PUBLIC_FAILURE}
+                payload = finals.get(str(gens[side].id))
+                if payload is None:
+                    continue  # not final in the database (a stale event): keep reading
                 finished.add(side)
                 yield sse(side, payload, format_cursor(cursors))
             elif kind == "delta":
                 yield sse(side, {"type": "delta", "text": data.get("text", "")},
                           format_cursor(cursors))
-            elif kind == "reset":
-                yield sse(side, {"type": "reset"}, format_cursor(cursors))
 
     yield sse("end", await _outcome(state, battle.id, turn_index), format_cursor(cursors))

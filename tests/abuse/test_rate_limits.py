@@ -106,7 +106,7 @@ async def test_unknown_action_or_no_identity_is_an_error(make_limiter: MakeLimit
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"battles": "lots"}, {"votes": "5 per fortnight"}, {"concurrent_generations": 0}],
+    [{"battles": "lots"}, {"votes": "5 per fortnight"}, {"ip_factor": 0}],
 )
 def test_bad_rules_are_rejected(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):

@@ -68,6 +68,7 @@ async def add_battle(
     vote_delay_s: float = 60.0,
     ip_hash: str = "ip-default",
     color: tuple[int, int, int] | None = None,
+    status_b: str = "done",
 ) -> str:
     """A two-sided anonymous battle, finished; optionally voted `vote_delay_s` later."""
     created = created_at or utcnow() - timedelta(minutes=10)
@@ -92,11 +93,12 @@ async def add_battle(
         finished = created + timedelta(seconds=5)
         for side, model, text in zip("ab", models, answers, strict=True):
             turn.generations.append(Generation(
-                side=side, model=model, status="done", text=text, created_at=created,
-                finished_at=finished,
+                side=side, model=model, status="done" if side == "a" else status_b,
+                text=text, created_at=created, finished_at=finished,
             ))
         session.add(battle)
         if winner:
+            await session.flush()  # the answers exist before the vote, as in the arena
             session.add(Vote(battle=battle, visitor_id=visitor_id, winner=winner,
                              anonymous=True, ip_hash=ip_hash,
                              created_at=finished + timedelta(seconds=vote_delay_s)))

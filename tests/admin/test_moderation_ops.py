@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.db.admin_tables import AuditLog
-from app.db.models import Battle, Generation, ModelEntry, Turn, utcnow
+from app.db.models import Battle, ModelEntry, utcnow
 from app.queue.base import WorkerInfo
 from tests.admin.conftest import MODELS
 from tests.admin.seed import FLAGGED, add_battle, add_model
@@ -97,12 +97,7 @@ async def test_models_page_switches_and_live_numbers(admin_app: Any, staff_login
     await queue.heartbeat(WorkerInfo(worker_id="w1", model=MODELS[0], in_flight=3,
                                      concurrency=8, tokens_per_s=42.5, ttft_ms=120.0), 60)
     await queue.enqueue(MODELS[0], str(uuid.uuid4()))
-    battle_id = await add_battle(sm, blobs, models=MODELS)
-    async with sm() as s:
-        gen = await s.scalar(select(Generation).join(Turn).where(
-            Turn.battle_id == uuid.UUID(battle_id), Generation.side == "b"))
-        gen.status, gen.finished_at = "failed", utcnow()
-        await s.commit()
+    await add_battle(sm, blobs, models=MODELS, status_b="failed")  # an error just now
 
     rows = {m["name"]: m for m in (await admin.client.get("/admin/api/models")).json()}
     alpha, beta = rows[MODELS[0]], rows[MODELS[1]]

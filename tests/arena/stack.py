@@ -74,7 +74,7 @@ class ArenaStack:
         raise RuntimeError(f"models not online: {names}\n" + "\n".join(
             f"--- {n}\n{self.log(n)}" for n in self.procs))
 
-    def signal(self, name: str, sig: int) -> None:
+    def send_signal(self, name: str, sig: int) -> None:
         """Send `sig` to a process group without forgetting it (SIGSTOP / SIGCONT)."""
         os.killpg(self.procs[name].pid, sig)
 

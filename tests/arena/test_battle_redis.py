@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -194,7 +195,23 @@ def test_reload_mid_stream_resumes_without_losing_or_repeating(stack: ArenaStack
     battle = create_battle(client)
     path = f"/api/battles/{battle['id']}/stream"
     first = read_sse(client, path, stop_after=2)
+    # Hold the workers, so that the answers are still being written when the page
+    # reconnects: the resumed stream must carry the rest of the deltas, not a snapshot.
+    workers = [f"w-{m}-1" for m in MODELS]
+    for name in workers:
+        stack.send_signal(name, signal.SIGSTOP)
+    try:
+        view = client.get(f"/api/battles/{battle['id']}").json()
+        unfinished = [view["turns"][0][s]["status"] in ("queued", "running") for s in "ab"]
+        assert unfinished == [True, True], view
+    finally:
+        resume = threading.Timer(
+            0.5, lambda: [stack.send_signal(n, signal.SIGCONT) for n in workers])
+        resume.start()
     rest = read_sse(client, path, last_event_id=first[-1].id)
+    resume.join()
+    streamed = answers_from(first + rest)["streamed"]
+    assert set(streamed) == {"a", "b"}  # both sides streamed deltas across the reconnect
     assert_streams_match_answers(first + rest)
     assert rest[-1].event == "end"
 

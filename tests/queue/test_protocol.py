@@ -106,7 +106,7 @@ async def test_delta_batcher_publishes_everything_before_flush_returns(queue: Jo
 
     batcher = DeltaBatcher(queue)
     for i in range(200):
-        batcher.push(f"s{i % 3}", f"{i},")
+        batcher.push(f"s{i % 3}", 1, f"{i},")
         if i % 7 == 0:
             await asyncio.sleep(0)
     await batcher.flush()
@@ -115,3 +115,57 @@ async def test_delta_batcher_publishes_everything_before_flush_returns(queue: Jo
         text = "".join(e.data["text"] for e in events if e.generation_id == f"s{k}")
         assert text == "".join(f"{i}," for i in range(200) if i % 3 == k)
     assert len(events) < 200  # deltas were coalesced into fewer writes
+    assert {e.data["attempt"] for e in events} == {1}  # every delta names its attempt
+
+
+async def test_extend_renews_only_the_leases_a_worker_still_holds(queue: JobQueue) -> None:
+    """A worker that stalled past its lease must not take back a reclaimed job."""
+    await queue.enqueue("mx", "gx")
+    [job] = await queue.claim("mx", "w1", 1, 10)
+    assert await queue.extend("mx", "w1", [job.message_id]) == []
+    await asyncio.sleep(LEASE_MS / 1000 * 1.5)  # w1 stalls past its lease
+    [stolen] = await queue.claim("mx", "w2", 1, 10)
+    assert stolen.generation_id == "gx" and stolen.reclaimed
+    assert await queue.extend("mx", "w1", [job.message_id]) == [job.message_id]  # lost
+    assert await queue.extend("mx", "w2", [stolen.message_id]) == []
+    await asyncio.sleep(LEASE_MS / 1000 * 0.7)
+    await queue.extend("mx", "w2", [stolen.message_id])
+    await asyncio.sleep(LEASE_MS / 1000 * 0.7)
+    assert await queue.claim("mx", "w1", 1, 10) == []  # w2 kept it: nothing to reclaim
+
+
+async def test_held_lists_waiting_and_running_jobs_until_acked(queue: JobQueue) -> None:
+    assert await queue.held("mh") == set()
+    await queue.enqueue("mh", "g1")
+    await queue.enqueue("mh", "g2")
+    [job] = await queue.claim("mh", "w1", 1, 10)
+    assert await queue.held("mh") == {"g1", "g2"}
+    await queue.ack("mh", job.message_id)
+    assert await queue.held("mh") == {"g2"}
+
+
+async def test_try_lock_is_exclusive_until_it_expires(queue: JobQueue) -> None:
+    name = f"sweep:{uuid.uuid4().hex[:6]}"
+    assert await queue.try_lock(name, 200)
+    assert not await queue.try_lock(name, 200)
+    await asyncio.sleep(0.3)
+    assert await queue.try_lock(name, 200)
+
+
+async def test_redis_queue_recovers_its_group_after_redis_lost_everything(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Redis restarted without data: the consumer group is gone; claims must not fail
+    with NOGROUP from then on."""
+    q = RedisQueue(redis_url, prefix=redis_prefix + f"ng{uuid.uuid4().hex[:6]}:",
+                   lease_ms=LEASE_MS)
+    try:
+        await q.enqueue("m", "before")
+        assert [j.generation_id for j in await q.claim("m", "w", 5, 10)] == ["before"]
+        await q.redis.delete(q._jobs("m"))  # what a restart without persistence leaves
+        assert await q.claim("m", "w", 5, 10) == []
+        await q.enqueue("m", "after")
+        assert [j.generation_id for j in await q.claim("m", "w", 5, 10)] == ["after"]
+        assert await q.extend("m", "w", ["0-1"]) == ["0-1"]
+    finally:
+        await q.close()

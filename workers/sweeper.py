@@ -1,0 +1,66 @@
+"""Recovers work that no queue holds: PostgreSQL says what must run, Redis may forget.
+
+A generation is `queued` or `running` in the database while the queue has no job for it
+when Redis restarted without its data, when the process crashed between committing a
+battle and enqueueing its jobs, when a re-enqueue failed, or when the embedded default
+(whose queue lives in memory) restarted. Such a generation would never finish, its battle
+could never be voted on, and its visitor's in-flight cap would stay used. Every worker
+runs this at start and then periodically for its own model; a lock in the queue keeps it
+to one sweep per model at a time, and the grace period keeps it away from work that is
+merely between its commit and its enqueue.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.queue import JobQueue
+from workers import job_store
+
+log = logging.getLogger("arena.sweeper")
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    requeued: int = 0
+    failed: int = 0
+    skipped: bool = False  # another process holds the sweep lock
+
+
+async def sweep(
+    queue: JobQueue,
+    sessionmaker: async_sessionmaker,
+    model: str,
+    *,
+    grace_s: float,
+    max_attempts: int,
+    lock_ttl_ms: int = 30_000,
+) -> SweepReport:
+    if not await queue.try_lock(f"sweep:{model}", lock_ttl_ms):
+        return SweepReport(skipped=True)
+    async with sessionmaker() as session:
+        stale = await job_store.unfinished_before(session, model, grace_s)
+    if not stale:
+        return SweepReport()
+    held = await queue.held(model)
+    outcomes: Counter[str] = Counter()
+    for gen in stale:
+        if str(gen.id) in held:
+            continue  # a job exists; a dead holder's lease runs out and another reclaims it
+        async with sessionmaker() as session:
+            outcome = await job_store.recover(
+                session, gen, max_attempts=max_attempts, reason="the queue lost this job"
+            )
+        if outcome == "requeued":
+            await queue.enqueue(model, str(gen.id))
+        if outcome:
+            outcomes[outcome] += 1
+    report = SweepReport(requeued=outcomes["requeued"], failed=outcomes["failed"])
+    if report.requeued or report.failed:
+        log.warning("sweeper for %s: requeued %d, failed %d generations that no queue held",
+                    model, report.requeued, report.failed)
+    return report
