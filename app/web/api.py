@@ -1,17 +1,25 @@
-"""The JSON API: the same actions as the pages, documented at /docs."""
+"""The JSON API: the same actions as the pages, documented at /docs.
+
+Every route declares its request and response models (app/web/schemas.py) and the error
+codes it can answer, each with an `ErrorDetail` body, so that the OpenAPI schema is
+complete. A battle is answered as `BattlePublic` (names hidden: the type has no place for
+them) or `RevealedBattle`, as `battle_view` decides.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import TypeAdapter
 
 from app.arena.battles import model_availability, owned_battle, visitor_may_see_image
 from app.arena.errors import ArenaError
 from app.arena.views import battle_view
 from app.arena.visitors import record_consent
+from app.db.models import Battle
 from app.storage.blobs import BlobNotFound
 from app.web import actions
 from app.web.actions import start_battle
@@ -23,55 +31,63 @@ from app.web.deps import (
     client_ip_hash,
     get_visitor,
 )
+from app.web.schemas import (
+    BattleOut,
+    ConsentIn,
+    ConsentPublic,
+    Mode,
+    ModelAvailability,
+    TurnIn,
+    VoteIn,
+    error_responses,
+    file_part,
+)
 from app.web.stream import relay_turn
 
 router = APIRouter(prefix="/api", tags=["api"])
 
-Mode = Literal["anonymous", "side_by_side", "direct"]
-Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
+SHA256 = re.compile(r"[0-9a-f]{64}")
+_battle_out: TypeAdapter[BattleOut] = TypeAdapter(BattleOut)
 
 
-class ConsentIn(BaseModel):
-    accept: bool
+def battle_out(battle: Battle) -> BattleOut:
+    """The battle as its response model; a view with an undeclared key fails here."""
+    return _battle_out.validate_python(battle_view(battle))
 
 
-class TurnIn(BaseModel):
-    prompt: str = Field(max_length=100_000)
-
-
-class VoteIn(BaseModel):
-    winner: Winner
-
-
-@router.post("/consent")
+@router.post("/consent", responses=error_responses(400, 403, 422, 503))
 async def consent(
     body: ConsentIn, request: Request, session: SessionDep, visitor: VisitorDep, state: StateDep
-) -> dict:
+) -> ConsentPublic:
     """Accept the terms of use (conversations may be released for research)."""
     if not body.accept:
         raise ArenaError("The arena can only be used after accepting the terms.", 422)
     await record_consent(session, visitor.id, state.settings.terms_version,
                          client_ip_hash(request))
-    return {"accepted": True, "terms_version": state.settings.terms_version}
+    return ConsentPublic(accepted=True, terms_version=state.settings.terms_version)
 
 
-@router.get("/models")
-async def models(session: SessionDep, state: StateDep) -> list[dict]:
-    return await model_availability(session, state.queue)
+@router.get("/models", responses=error_responses(503))
+async def models(session: SessionDep, state: StateDep) -> list[ModelAvailability]:
+    """The enabled models and whether each is online."""
+    return [ModelAvailability.model_validate(m)
+            for m in await model_availability(session, state.queue)]
 
 
-@router.post("/battles", status_code=201)
+@router.post("/battles", status_code=201,
+             responses=error_responses(400, 403, 413, 415, 422, 429, 503))
 async def create(
     request: Request,
     session: SessionDep,
     visitor: ConsentedVisitorDep,
     state: StateDep,
-    image: Annotated[UploadFile | None, File()] = None,
+    image: Annotated[UploadFile | None, File(description="JPEG, PNG, WebP or GIF",
+                                             json_schema_extra=file_part)] = None,
     prompt: Annotated[str, Form(max_length=100_000)] = "",
     mode: Annotated[Mode, Form()] = "anonymous",
     model_a: Annotated[str, Form()] = "",
     model_b: Annotated[str, Form()] = "",
-) -> dict:
+) -> BattleOut:
     """Start a battle: anonymous (models drawn for you), side_by_side or direct (named)."""
     battle = await start_battle(
         state,
@@ -83,15 +99,27 @@ async def create(
         mode=mode,
         requested=[model_a, model_b] if mode == "side_by_side" else [model_a],
     )
-    return battle_view(await owned_battle(session, str(battle.id), visitor))
+    return battle_out(await owned_battle(session, str(battle.id), visitor))
 
 
-@router.get("/battles/{battle_id}")
-async def get_battle(battle_id: str, session: SessionDep, visitor: VisitorDep) -> dict:
-    return battle_view(await owned_battle(session, battle_id, visitor))
+@router.get("/battles/{battle_id}", responses=error_responses(403, 404, 422, 503))
+async def get_battle(battle_id: str, session: SessionDep, visitor: VisitorDep) -> BattleOut:
+    """One of your battles (the same 404 for a missing one and another visitor's)."""
+    return battle_out(await owned_battle(session, battle_id, visitor))
 
 
-@router.get("/battles/{battle_id}/stream")
+@router.get(
+    "/battles/{battle_id}/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-sent events: `a` / `b` (delta, reset, done, failed) "
+                           "and a final `end` event",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **error_responses(403, 404, 422, 503),
+    },
+)
 async def stream(
     battle_id: str,
     request: Request,
@@ -116,32 +144,42 @@ async def stream(
     )
 
 
-@router.post("/battles/{battle_id}/turns", status_code=201)
+@router.post("/battles/{battle_id}/turns", status_code=201,
+             responses=error_responses(400, 403, 404, 409, 422, 429, 503))
 async def follow_up(
     battle_id: str, body: TurnIn, session: SessionDep, visitor: ConsentedVisitorDep,
     state: StateDep,
-) -> dict:
+) -> BattleOut:
     """Ask both models a follow-up question (before the vote)."""
     battle = await owned_battle(session, battle_id, visitor)
     await actions.follow_up(state, session, battle, visitor, body.prompt)
-    return battle_view(await owned_battle(session, battle_id, visitor))
+    return battle_out(await owned_battle(session, battle_id, visitor))
 
 
-@router.post("/battles/{battle_id}/vote")
+@router.post("/battles/{battle_id}/vote",
+             responses=error_responses(400, 403, 404, 409, 422, 429, 503))
 async def vote(
     battle_id: str, body: VoteIn, request: Request, session: SessionDep,
     visitor: ConsentedVisitorDep, state: StateDep,
-) -> dict:
+) -> BattleOut:
     """Vote once, after both answers have finished; the response reveals both names."""
     battle = await owned_battle(session, battle_id, visitor)
     await actions.vote(state, session, battle, visitor, body.winner, client_ip_hash(request))
-    return battle_view(await owned_battle(session, battle_id, visitor))
+    return battle_out(await owned_battle(session, battle_id, visitor))
 
 
-@router.get("/images/{sha256}")
+@router.get(
+    "/images/{sha256}",
+    response_class=Response,
+    responses={
+        200: {"description": "The normalised image (PNG)",
+              "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+        **error_responses(403, 404, 422, 503),
+    },
+)
 async def image(sha256: str, session: SessionDep, visitor: VisitorDep, state: StateDep) -> Response:
     """The normalised image of one of your battles."""
-    if not await visitor_may_see_image(session, visitor, sha256):
+    if not SHA256.fullmatch(sha256) or not await visitor_may_see_image(session, visitor, sha256):
         raise ArenaError("Image not found.", 404)
     try:
         data = await state.blobs.get(sha256)

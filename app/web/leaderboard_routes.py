@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.arena.errors import ArenaError
@@ -18,6 +18,7 @@ from app.leaderboard.compute import KIND_LABELS, OVERALL, slice_label
 from app.leaderboard.plots import PLOTS
 from app.leaderboard.snapshots import SnapshotView, latest_snapshot, snapshot_plot
 from app.web.deps import SessionDep
+from app.web.schemas import LeaderboardPublic, error_responses
 
 templates = Jinja2Templates(directory=str(Path(REPO_ROOT) / "templates"))
 
@@ -71,12 +72,20 @@ async def leaderboard_page(request: Request, session: SessionDep, kind: str = "d
     return response
 
 
-@router.get("/api/leaderboard", tags=["leaderboard"])
-async def leaderboard_json(session: SessionDep, kind: str = "default",
-                           slice: str = OVERALL) -> JSONResponse:
+@router.get("/api/leaderboard", tags=["leaderboard"], responses=error_responses(422, 503))
+async def leaderboard_json(
+    session: SessionDep,
+    kind: Annotated[str, Query(max_length=16)] = "default",
+    slice: Annotated[str, Query(max_length=96)] = OVERALL,
+) -> LeaderboardPublic:
     """The latest stored leaderboard for one kind (default | style) and slice (overall,
-    category:<c>, language:<l>, ...). ``snapshot`` is null before the first run."""
-    return JSONResponse(snapshot_json(await latest_snapshot(session, kind, slice)))
+    category:<c>, language:<l>, ...). ``snapshot`` is null before the first run, and for
+    a kind or slice that has none."""
+    if "\x00" in kind or "\x00" in slice:
+        raise ArenaError("kind and slice cannot contain NUL characters.", 422)
+    return LeaderboardPublic.model_validate(
+        snapshot_json(await latest_snapshot(session, kind, slice))
+    )
 
 
 @router.get("/leaderboard/plots/{snapshot_id}/{name}.svg", include_in_schema=False)
