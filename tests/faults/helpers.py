@@ -201,7 +201,9 @@ class StreamWatcher:
         self.turn = turn
         self.path = f"/api/battles/{battle_id}/stream" + ("" if turn is None else f"?turn={turn}")
         self.events: list[SSEEvent] = []
+        self.times: list[float] = []  # time.monotonic() when each event came
         self.connections: list[dict[str, Any]] = []
+        self.last_event_id: str | None = None
         self.ended = threading.Event()
         self._stop = threading.Event()
         self._client = httpx.Client(
@@ -214,20 +216,19 @@ class StreamWatcher:
         self._thread.start()
 
     def _run(self) -> None:
-        last_id: str | None = None
         try:
             while not self._stop.is_set() and time.monotonic() < self._deadline:
-                record: dict[str, Any] = {"last_event_id": last_id, "status": None,
+                record: dict[str, Any] = {"last_event_id": self.last_event_id, "status": None,
                                           "error": None, "events": 0}
                 self.connections.append(record)
-                headers = {"Last-Event-ID": last_id} if last_id else {}
+                headers = {"Last-Event-ID": self.last_event_id} if self.last_event_id else {}
                 try:
                     with self._client.stream("GET", self.path, headers=headers) as response:
                         record["status"] = response.status_code
                         if response.status_code != 200:
                             record["body"] = response.read()[:500].decode(errors="replace")
                         else:
-                            last_id = self._read(response, record, last_id)
+                            self._read(response, record)
                             if self.ended.is_set():
                                 return
                 except httpx.HTTPError as exc:
@@ -236,8 +237,7 @@ class StreamWatcher:
         finally:
             self._client.close()
 
-    def _read(self, response: httpx.Response, record: dict[str, Any],
-              last_id: str | None) -> str | None:
+    def _read(self, response: httpx.Response, record: dict[str, Any]) -> None:
         current: dict[str, str] = {}
         for line in response.iter_lines():
             if self._stop.is_set():
@@ -246,10 +246,11 @@ class StreamWatcher:
                 if "event" in current:
                     event = SSEEvent(current["event"], current.get("id"),
                                      json.loads(current.get("data", "{}")))
+                    self.times.append(time.monotonic())
                     self.events.append(event)
                     record["events"] += 1
                     if event.id:
-                        last_id = event.id
+                        self.last_event_id = event.id
                     if event.event == "end":
                         self.ended.set()
                         break
@@ -259,7 +260,6 @@ class StreamWatcher:
                 continue
             key, _, value = line.partition(":")
             current[key] = value.lstrip(" ")
-        return last_id
 
     # -- what was seen -------------------------------------------------------------------
     def snapshot(self) -> list[SSEEvent]:
@@ -277,6 +277,12 @@ class StreamWatcher:
             if data.get("type") == after:
                 seen_after = True
         return False
+
+    def quiet_for(self, side: str) -> float:
+        """Seconds since the last event of `side` (infinite before any)."""
+        last = [t for t, e in zip(list(self.times), self.snapshot(), strict=False)
+                if e.event == side]
+        return time.monotonic() - last[-1] if last else float("inf")
 
     def finished(self, side: str) -> bool:
         return any(d.get("type") in ("done", "error") for d in self.side_events(side))
