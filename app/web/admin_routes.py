@@ -686,3 +686,65 @@ def _jsonable(value: Any) -> Any:
     from fastapi.encoders import jsonable_encoder
 
     return jsonable_encoder(value)
+
+
+# ---------------------------------------------------------------- jobs (generation attempts)
+# Every generation with its attempt records, counts, stuck work and anomalies (an answer
+# generated again after it finished): app/admin/jobs.py. Admin-only, like the models page.
+
+from urllib.parse import urlencode  # noqa: E402
+
+from app.admin.jobs import (  # noqa: E402
+    JOB_STATUSES,
+    MAX_LIMIT,
+    OUTCOMES,
+    JobFilter,
+    JobsView,
+    StatusFilter,
+    job_models,
+    jobs_view,
+)
+
+
+def _job_query(
+    status: StatusFilter = "all", model: str = "", retried: bool = False,
+    anomalies: bool = False, stuck_minutes: Annotated[int, Query(ge=1, le=1440)] = 10,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> tuple[JobFilter, int]:
+    flt = JobFilter(status=status, model=model.strip() or None, retried=retried,
+                    anomalies=anomalies, limit=limit, offset=offset)
+    return flt, stuck_minutes
+
+
+JobQuery = Annotated[tuple[JobFilter, int], Depends(_job_query)]
+
+
+def _jobs_url(flt: JobFilter, stuck_minutes: int, offset: int) -> str:
+    params: dict[str, str | int] = {"status": flt.status, "model": flt.model or ""}
+    if flt.retried:
+        params["retried"] = "true"
+    if flt.anomalies:
+        params["anomalies"] = "true"
+    params.update(stuck_minutes=stuck_minutes, limit=flt.limit, offset=offset)
+    return f"/admin/jobs?{urlencode(params)}"
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+async def jobs_page(request: Request, session: SessionDep, admin: AdminOnly, query: JobQuery):
+    flt, stuck_minutes = query
+    view = await jobs_view(session, flt, stuck_minutes)
+    newer = max(0, flt.offset - flt.limit)
+    return _page(
+        request, "admin/jobs.html", admin, view=view, statuses=("all", *JOB_STATUSES),
+        outcomes=OUTCOMES, models=await job_models(session),
+        prev_url=_jobs_url(flt, stuck_minutes, newer) if flt.offset else None,
+        next_url=_jobs_url(flt, stuck_minutes, flt.offset + flt.limit)
+        if view.has_more else None,
+    )
+
+
+@router.get("/api/jobs")
+async def api_jobs(session: SessionDep, admin: AdminOnly, query: JobQuery) -> JobsView:
+    flt, stuck_minutes = query
+    return await jobs_view(session, flt, stuck_minutes)
