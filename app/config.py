@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # crash came between commit and enqueue), once its status is this old.
     sweep_interval_s: float = 10.0
     sweep_grace_s: float = 10.0
+    # Share of a worker's slots that batch jobs (judges, bench answers) may fill; the rest
+    # stays free for live battles.
+    batch_share: float = 0.5
 
     # Moderation gate (see app/moderation/result.py for what the scores mean).
     moderation_enabled: bool = True

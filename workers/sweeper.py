@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.queue import JobQueue
-from workers import job_store
+from workers import job_store, judgment_store
 
 log = logging.getLogger("arena.sweeper")
 
@@ -29,6 +29,10 @@ class SweepReport:
     requeued: int = 0
     failed: int = 0
     skipped: bool = False  # another process holds the sweep lock
+
+
+# What the sweeper looks after: (store module, queue lane, job kind).
+SWEPT = ((job_store, "live", "generation"), (judgment_store, "batch", "judgment"))
 
 
 async def sweep(
@@ -42,25 +46,26 @@ async def sweep(
 ) -> SweepReport:
     if not await queue.try_lock(f"sweep:{model}", lock_ttl_ms):
         return SweepReport(skipped=True)
-    async with sessionmaker() as session:
-        stale = await job_store.unfinished_before(session, model, grace_s)
-    if not stale:
-        return SweepReport()
-    held = await queue.held(model)
     outcomes: Counter[str] = Counter()
-    for gen in stale:
-        if str(gen.id) in held:
-            continue  # a job exists; a dead holder's lease runs out and another reclaims it
+    for store, lane, kind in SWEPT:
         async with sessionmaker() as session:
-            outcome = await job_store.recover(
-                session, gen, max_attempts=max_attempts, reason="the queue lost this job"
-            )
-        if outcome == "requeued":
-            await queue.enqueue(model, str(gen.id))
-        if outcome:
-            outcomes[outcome] += 1
+            stale = await store.unfinished_before(session, model, grace_s)
+        if not stale:
+            continue
+        held = await queue.held(model, lane=lane)
+        for row in stale:
+            if str(row.id) in held:
+                continue  # a job exists; a dead holder's lease runs out and another reclaims it
+            async with sessionmaker() as session:
+                outcome = await store.recover(
+                    session, row, max_attempts=max_attempts, reason="the queue lost this job"
+                )
+            if outcome == "requeued":
+                await queue.enqueue(model, str(row.id), lane=lane, kind=kind)
+            if outcome:
+                outcomes[outcome] += 1
     report = SweepReport(requeued=outcomes["requeued"], failed=outcomes["failed"])
     if report.requeued or report.failed:
-        log.warning("sweeper for %s: requeued %d, failed %d generations that no queue held",
+        log.warning("sweeper for %s: requeued %d, failed %d jobs that no queue held",
                     model, report.requeued, report.failed)
     return report

@@ -26,14 +26,16 @@ from app.config import Settings
 from app.db.errors import is_db_outage
 from app.db.models import Generation, Turn
 from app.queue import ClaimedJob, JobQueue, WorkerInfo
+from app.queue.base import LANES
 from app.storage.blobs import LocalBlobStore
-from workers import job_store
+from workers import job_store, judgment_store
 from workers.engines.base import (
     Engine,
     Finished,
     GenerationRequest,
     TextDelta,
 )
+from workers.judge_jobs import run_judgment
 from workers.sweeper import sweep
 
 log = logging.getLogger("arena.worker")
@@ -98,7 +100,12 @@ def settings_options(settings: Settings) -> dict[str, Any]:
         grace_s=settings.worker_grace_s,
         sweep_interval_s=settings.sweep_interval_s,
         sweep_grace_s=settings.sweep_grace_s,
+        batch_share=settings.batch_share,
     )
+
+
+# The fenced statements of each job kind share their signatures.
+STORES: dict[str, Any] = {"generation": job_store, "judgment": judgment_store}
 
 
 class Worker:
@@ -119,6 +126,7 @@ class Worker:
         grace_s: float = 25.0,
         sweep_interval_s: float = 10.0,
         sweep_grace_s: float = 10.0,
+        batch_share: float = 0.5,
     ) -> None:
         self.model = model
         self.answer_gate = answer_gate  # an app.moderation.ModerationGate, optional
@@ -134,8 +142,12 @@ class Worker:
         self.grace_s = grace_s
         self.sweep_interval_s = sweep_interval_s
         self.sweep_grace_s = sweep_grace_s
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
-        self._attempts: dict[str, tuple[ClaimedJob, int]] = {}  # message id → job, attempt
+        # Batch jobs (judges, bench answers) may hold at most this many slots, so that a
+        # visitor's battle always finds room even while a judge run keeps the engine busy.
+        self.batch_concurrency = max(1, int(concurrency * batch_share))
+        # Keyed by (lane, message id): the lanes' streams number their messages separately.
+        self._in_flight: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._attempts: dict[tuple[str, str], tuple[ClaimedJob, int]] = {}
         self._stopping = False
         self._deltas = DeltaBatcher(queue)
         self._recent: deque[tuple[float, int, float | None]] = deque(maxlen=200)
@@ -160,20 +172,21 @@ class Worker:
             try:
                 if not self._stopping:  # a stopping worker takes no new battles
                     await self.queue.heartbeat(self.info(), self.heartbeat_ttl_s)
-                lost = await self.queue.extend(self.model, self.worker_id,
-                                               list(self._in_flight))
-                for message_id in lost:
-                    self._abandon(message_id)
+                for lane in LANES:
+                    ids = [mid for (ln, mid) in self._in_flight if ln == lane]
+                    lost = await self.queue.extend(self.model, self.worker_id, ids, lane=lane)
+                    for message_id in lost:
+                        self._abandon((lane, message_id))
             except Exception:  # a blip in Redis must not kill the worker
                 log.exception("heartbeat failed")
             await asyncio.sleep(self.heartbeat_interval_s)
 
-    def _abandon(self, message_id: str) -> None:
+    def _abandon(self, key: tuple[str, str]) -> None:
         """Another worker holds this job now (our lease ran out while we stalled): stop
         generating it. Its writes would be refused anyway; this only saves the work."""
-        task = self._in_flight.get(message_id)
+        task = self._in_flight.get(key)
         if task is not None and not task.done():
-            log.warning("lost the lease of %s; stopping it", message_id)
+            log.warning("lost the lease of %s; stopping it", key)
             task.cancel()
 
     async def _sweep_loop(self) -> None:
@@ -204,19 +217,18 @@ class Worker:
                     )
                     continue
                 try:
-                    jobs = await self.queue.claim(self.model, self.worker_id, free, 500)
+                    jobs = await self._claim(free)
                 except Exception:
                     log.exception("claim failed")
                     await asyncio.sleep(1)
                     continue
                 for job in jobs:
-                    if job.message_id in self._in_flight:
+                    key = (job.lane, job.message_id)
+                    if key in self._in_flight:
                         continue
                     task = asyncio.create_task(self._process(job))
-                    self._in_flight[job.message_id] = task
-                    task.add_done_callback(
-                        lambda _t, mid=job.message_id: self._in_flight.pop(mid, None)
-                    )
+                    self._in_flight[key] = task
+                    task.add_done_callback(lambda _t, k=key: self._in_flight.pop(k, None))
         finally:
             sweeper.cancel()
             self._stopping = True
@@ -227,6 +239,22 @@ class Worker:
             await self._drain_in_flight()
             heartbeat.cancel()
             await self.engine.close()
+
+    async def _claim(self, free: int) -> list[ClaimedJob]:
+        """Live jobs first, always; batch jobs only when no live job waits, and only up to
+        their share of the slots; then wait for a live job (a batch job waits at most that
+        long to be noticed)."""
+        jobs = await self.queue.claim(self.model, self.worker_id, free, 0)
+        if jobs:
+            return jobs
+        batch_free = min(free, self.batch_concurrency - sum(
+            1 for lane, _ in self._in_flight if lane == "batch"))
+        if batch_free > 0:
+            jobs = await self.queue.claim(self.model, self.worker_id, batch_free, 0,
+                                          lane="batch")
+            if jobs:
+                return jobs
+        return await self.queue.claim(self.model, self.worker_id, free, 500)
 
     async def _drain_in_flight(self) -> None:
         if self._in_flight:
@@ -247,6 +275,9 @@ class Worker:
 
     # -- one job --------------------------------------------------------------------------
     async def _process(self, job: ClaimedJob) -> None:
+        if job.kind == "judgment":
+            await self._process_judgment(job)
+            return
         gid = job.generation_id
         attempt: int | None = None
         try:
@@ -256,7 +287,7 @@ class Worker:
                 await self.queue.ack(self.model, job.message_id)  # a duplicate delivery
                 return
             attempt = ctx.attempt
-            self._attempts[job.message_id] = (job, attempt)
+            self._attempts[(job.lane, job.message_id)] = (job, attempt)
             if ctx.attempt > self.max_attempts:
                 await self._fail(job, attempt, f"gave up after {ctx.attempt - 1} attempts")
                 return
@@ -279,7 +310,37 @@ class Worker:
             if attempt is not None:
                 await self._retry_or_fail(job, attempt, repr(exc))
         finally:
-            self._attempts.pop(job.message_id, None)
+            self._attempts.pop((job.lane, job.message_id), None)
+
+    async def _process_judgment(self, job: ClaimedJob) -> None:
+        attempt: int | None = None
+        try:
+            async with self.sessionmaker() as session:
+                ctx = await judgment_store.begin_attempt(session, job.generation_id,
+                                                         self.worker_id)
+            if ctx is None:
+                await self.queue.ack(self.model, job.message_id, lane=job.lane)
+                return
+            attempt = ctx.attempt
+            self._attempts[(job.lane, job.message_id)] = (job, attempt)
+            if ctx.attempt > self.max_attempts:
+                await self._fail(job, attempt, f"gave up after {ctx.attempt - 1} attempts")
+                return
+            outcome = await run_judgment(self.engine, self.blobs, self.sessionmaker, ctx)
+            if outcome.permanent_error:
+                await self._fail(job, attempt, outcome.permanent_error)
+            elif outcome.saved:
+                self._recent.append((time.monotonic(), outcome.completion_tokens, None))
+                await self.queue.ack(self.model, job.message_id, lane=job.lane)
+            # else: superseded by another attempt; the delivery is theirs now
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("judgment %s failed", job.generation_id)
+            if attempt is not None:
+                await self._retry_or_fail(job, attempt, repr(exc))
+        finally:
+            self._attempts.pop((job.lane, job.message_id), None)
 
     async def _generate(
         self, gid: str, job: ClaimedJob, attempt: int, request: GenerationRequest
@@ -364,32 +425,35 @@ class Worker:
             await self._fail(job, attempt, reason)
             return
         async with self.sessionmaker() as session:
-            if await job_store.requeue(session, job.generation_id, attempt, reason) is None:
+            if await STORES[job.kind].requeue(session, job.generation_id, attempt,
+                                              reason) is None:
                 return  # finished or taken over by another attempt: not ours to touch
         await self._reenqueue(job)
 
     async def _hand_back(self, job: ClaimedJob, attempt: int, reason: str, outcome: str) -> None:
         """Release a job at once (graceful stop) instead of letting its lease run out."""
         async with self.sessionmaker() as session:
-            if await job_store.requeue(session, job.generation_id, attempt, reason,
-                                       outcome=outcome) is None:
+            if await STORES[job.kind].requeue(session, job.generation_id, attempt, reason,
+                                              outcome=outcome) is None:
                 return
         await self._reenqueue(job)
 
     async def _reenqueue(self, job: ClaimedJob) -> None:
         # A fresh job for the next attempt; the old delivery is done with. Should Redis
-        # refuse, the generation is queued in the database and the sweeper enqueues it.
-        await self.queue.enqueue(self.model, job.generation_id)
-        await self.queue.ack(self.model, job.message_id)
+        # refuse, the row is queued in the database and the sweeper enqueues it.
+        await self.queue.enqueue(self.model, job.generation_id, lane=job.lane, kind=job.kind)
+        await self.queue.ack(self.model, job.message_id, lane=job.lane)
 
     async def _fail(self, job: ClaimedJob, attempt: int, reason: str) -> None:
         async with self.sessionmaker() as session:
-            if not await job_store.mark_failed(session, job.generation_id, attempt, reason):
+            if not await STORES[job.kind].mark_failed(session, job.generation_id, attempt,
+                                                      reason):
                 return
-        await self.queue.publish(job.generation_id, {"type": "error", "attempt": attempt})
-        await self.queue.finish_stream(job.generation_id)
+        if job.kind == "generation":
+            await self.queue.publish(job.generation_id, {"type": "error", "attempt": attempt})
+            await self.queue.finish_stream(job.generation_id)
         await self.queue.dead_letter(self.model, job.generation_id, reason)
-        await self.queue.ack(self.model, job.message_id)
+        await self.queue.ack(self.model, job.message_id, lane=job.lane)
 
 
 async def with_db_retry(call: Any, *, attempts: int = 30, delay_s: float = 1.0) -> Any:

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# Two lanes per model: a visitor's battle is "live"; judge runs and bench answers are
+# "batch". A worker takes batch jobs only when no live job waits (workers/worker.py).
+LANES = ("live", "batch")
+
 
 @dataclass(frozen=True)
 class ClaimedJob:
@@ -12,8 +16,10 @@ class ClaimedJob:
 
     model: str
     message_id: str
-    generation_id: str
+    generation_id: str  # the row the job is about: a generation, or a judgment (kind)
     reclaimed: bool = False
+    kind: str = "generation"
+    lane: str = "live"
 
 
 @dataclass(frozen=True)
@@ -44,24 +50,28 @@ def stream_id_key(stream_id: str) -> tuple[int, int]:
 
 class JobQueue(Protocol):
     # Jobs.
-    async def enqueue(self, model: str, generation_id: str) -> str: ...
+    async def enqueue(
+        self, model: str, generation_id: str, *, lane: str = "live", kind: str = "generation"
+    ) -> str: ...
 
     async def claim(
-        self, model: str, consumer: str, count: int, block_ms: int
+        self, model: str, consumer: str, count: int, block_ms: int, *, lane: str = "live"
     ) -> list[ClaimedJob]: ...
 
-    async def extend(self, model: str, consumer: str, message_ids: list[str]) -> list[str]:
+    async def extend(
+        self, model: str, consumer: str, message_ids: list[str], *, lane: str = "live"
+    ) -> list[str]:
         """Renew the leases of the jobs `consumer` still holds; returns the ids it no longer
         holds (another worker reclaimed them, or the queue lost them)."""
         ...
 
-    async def ack(self, model: str, message_id: str) -> None: ...
+    async def ack(self, model: str, message_id: str, *, lane: str = "live") -> None: ...
 
     async def dead_letter(self, model: str, generation_id: str, reason: str) -> None: ...
 
-    async def depth(self, model: str) -> int: ...
+    async def depth(self, model: str, *, lane: str = "live") -> int: ...
 
-    async def held(self, model: str) -> set[str]:
+    async def held(self, model: str, *, lane: str = "live") -> set[str]:
         """Generation ids of every job the queue holds for `model`, waiting or in flight:
         what the sweeper compares with the database to find work the queue lost."""
         ...

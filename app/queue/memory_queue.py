@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.queue.base import ClaimedJob, QueueEvent, WorkerInfo, stream_id_key
+from app.queue.base import LANES, ClaimedJob, QueueEvent, WorkerInfo, stream_id_key
 
 
 @dataclass
@@ -17,11 +17,12 @@ class _Pending:
     generation_id: str
     consumer: str
     since: float
+    kind: str = "generation"
 
 
 @dataclass
 class _JobStream:
-    waiting: deque[tuple[str, str]] = field(default_factory=deque)
+    waiting: deque[tuple[str, str, str]] = field(default_factory=deque)  # id, job, kind
     pending: dict[str, _Pending] = field(default_factory=dict)
 
 
@@ -51,14 +52,21 @@ class MemoryQueue:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), block_ms / 1000)
 
-    async def enqueue(self, model: str, generation_id: str) -> str:
+    def _stream(self, model: str, lane: str) -> _JobStream:
+        if lane not in LANES:
+            raise ValueError(f"unknown lane {lane!r}")
+        return self._jobs.setdefault(f"{lane}:{model}", _JobStream())
+
+    async def enqueue(
+        self, model: str, generation_id: str, *, lane: str = "live", kind: str = "generation"
+    ) -> str:
         message_id = self._next_id()
-        self._jobs.setdefault(model, _JobStream()).waiting.append((message_id, generation_id))
+        self._stream(model, lane).waiting.append((message_id, generation_id, kind))
         await self._notify()
         return message_id
 
-    def _take(self, model: str, consumer: str, count: int) -> list[ClaimedJob]:
-        stream = self._jobs.setdefault(model, _JobStream())
+    def _take(self, model: str, consumer: str, count: int, lane: str) -> list[ClaimedJob]:
+        stream = self._stream(model, lane)
         now = time.monotonic()
         jobs: list[ClaimedJob] = []
         for message_id, p in stream.pending.items():
@@ -66,24 +74,26 @@ class MemoryQueue:
                 break
             if (now - p.since) * 1000 >= self.lease_ms:
                 p.consumer, p.since = consumer, now
-                jobs.append(ClaimedJob(model, message_id, p.generation_id, True))
+                jobs.append(ClaimedJob(model, message_id, p.generation_id, True, p.kind, lane))
         while stream.waiting and len(jobs) < count:
-            message_id, generation_id = stream.waiting.popleft()
-            stream.pending[message_id] = _Pending(generation_id, consumer, now)
-            jobs.append(ClaimedJob(model, message_id, generation_id))
+            message_id, generation_id, kind = stream.waiting.popleft()
+            stream.pending[message_id] = _Pending(generation_id, consumer, now, kind)
+            jobs.append(ClaimedJob(model, message_id, generation_id, False, kind, lane))
         return jobs
 
     async def claim(
-        self, model: str, consumer: str, count: int, block_ms: int
+        self, model: str, consumer: str, count: int, block_ms: int, *, lane: str = "live"
     ) -> list[ClaimedJob]:
-        jobs = self._take(model, consumer, count)
+        jobs = self._take(model, consumer, count, lane)
         if not jobs and block_ms:
             await self._wait(block_ms)
-            jobs = self._take(model, consumer, count)
+            jobs = self._take(model, consumer, count, lane)
         return jobs
 
-    async def extend(self, model: str, consumer: str, message_ids: list[str]) -> list[str]:
-        stream = self._jobs.setdefault(model, _JobStream())
+    async def extend(
+        self, model: str, consumer: str, message_ids: list[str], *, lane: str = "live"
+    ) -> list[str]:
+        stream = self._stream(model, lane)
         now = time.monotonic()
         lost = []
         for message_id in message_ids:
@@ -94,19 +104,20 @@ class MemoryQueue:
                 pending.since = now
         return lost
 
-    async def ack(self, model: str, message_id: str) -> None:
-        self._jobs.setdefault(model, _JobStream()).pending.pop(message_id, None)
+    async def ack(self, model: str, message_id: str, *, lane: str = "live") -> None:
+        self._stream(model, lane).pending.pop(message_id, None)
 
     async def dead_letter(self, model: str, generation_id: str, reason: str) -> None:
         self._dead.append((model, generation_id, reason))
 
-    async def depth(self, model: str) -> int:
-        stream = self._jobs.setdefault(model, _JobStream())
+    async def depth(self, model: str, *, lane: str = "live") -> int:
+        stream = self._stream(model, lane)
         return len(stream.waiting) + len(stream.pending)
 
-    async def held(self, model: str) -> set[str]:
-        stream = self._jobs.setdefault(model, _JobStream())
-        return {g for _, g in stream.waiting} | {p.generation_id for p in stream.pending.values()}
+    async def held(self, model: str, *, lane: str = "live") -> set[str]:
+        stream = self._stream(model, lane)
+        return {g for _, g, _ in stream.waiting} | {
+            p.generation_id for p in stream.pending.values()}
 
     async def try_lock(self, name: str, ttl_ms: int) -> bool:
         now = time.monotonic()

@@ -15,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.queue.base import ClaimedJob, QueueEvent, WorkerInfo
+from app.queue.base import LANES, ClaimedJob, QueueEvent, WorkerInfo
 
 GROUP = "workers"
 T = TypeVar("T")
@@ -69,14 +69,16 @@ class RedisQueue:
         self._groups: set[str] = set()
         self._extend = self.redis.register_script(_EXTEND)
 
-    def _jobs(self, model: str) -> str:
-        return f"{self.prefix}jobs:{model}"
+    def _jobs(self, model: str, lane: str = "live") -> str:
+        if lane not in LANES:
+            raise ValueError(f"unknown lane {lane!r}")
+        return f"{self.prefix}{'jobs' if lane == 'live' else 'batch'}:{model}"
 
     def _gen(self, generation_id: str) -> str:
         return f"{self.prefix}gen:{generation_id}"
 
-    async def _ensure_group(self, model: str) -> None:
-        key = self._jobs(model)
+    async def _ensure_group(self, model: str, lane: str = "live") -> None:
+        key = self._jobs(model, lane)
         if key in self._groups:
             return
         try:
@@ -86,35 +88,47 @@ class RedisQueue:
                 raise
         self._groups.add(key)
 
-    async def _grouped(self, model: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _grouped(
+        self, model: str, call: Callable[[], Awaitable[T]], lane: str = "live"
+    ) -> T:
         """Run `call` with the consumer group in place. Redis restarted without its data
         loses the group; recreate it once instead of failing every claim from then on."""
-        await self._ensure_group(model)
+        await self._ensure_group(model, lane)
         try:
             return await call()
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            self._groups.discard(self._jobs(model))
-            await self._ensure_group(model)
+            self._groups.discard(self._jobs(model, lane))
+            await self._ensure_group(model, lane)
             return await call()
 
-    async def enqueue(self, model: str, generation_id: str) -> str:
-        await self._ensure_group(model)
-        return await self.redis.xadd(self._jobs(model), {"generation_id": generation_id})
+    async def enqueue(
+        self, model: str, generation_id: str, *, lane: str = "live", kind: str = "generation"
+    ) -> str:
+        await self._ensure_group(model, lane)
+        return await self.redis.xadd(
+            self._jobs(model, lane), {"generation_id": generation_id, "kind": kind}
+        )
+
+    def _job(
+        self, model: str, lane: str, message_id: str, fields: dict, reclaimed: bool = False
+    ) -> ClaimedJob:
+        return ClaimedJob(model, message_id, fields["generation_id"], reclaimed,
+                          fields.get("kind", "generation"), lane)
 
     async def claim(
-        self, model: str, consumer: str, count: int, block_ms: int
+        self, model: str, consumer: str, count: int, block_ms: int, *, lane: str = "live"
     ) -> list[ClaimedJob]:
         """Reclaim jobs whose lease ran out (their worker died) before taking new ones."""
-        key = self._jobs(model)
+        key = self._jobs(model, lane)
         jobs: list[ClaimedJob] = []
         _next, stale, _deleted = await self._grouped(model, lambda: self.redis.xautoclaim(
             key, GROUP, consumer, min_idle_time=self.lease_ms, start_id="0-0", count=count
-        ))
+        ), lane)
         for message_id, fields in stale:
             if fields:
-                jobs.append(ClaimedJob(model, message_id, fields["generation_id"], True))
+                jobs.append(self._job(model, lane, message_id, fields, True))
         if len(jobs) >= count:
             return jobs
         try:
@@ -125,14 +139,16 @@ class RedisQueue:
             # The reply was lost (a stalled or paused process): Redis may have handed us jobs
             # that we never saw. Take back our own pending jobs now rather than after a lease;
             # the worker skips the ones it is already running.
-            return jobs + await self._own_pending(model, consumer, count)
+            return jobs + await self._own_pending(model, consumer, count, lane)
         for _stream, messages in reply or []:
             for message_id, fields in messages:
-                jobs.append(ClaimedJob(model, message_id, fields["generation_id"]))
+                jobs.append(self._job(model, lane, message_id, fields))
         return jobs
 
-    async def _own_pending(self, model: str, consumer: str, count: int) -> list[ClaimedJob]:
-        key = self._jobs(model)
+    async def _own_pending(
+        self, model: str, consumer: str, count: int, lane: str
+    ) -> list[ClaimedJob]:
+        key = self._jobs(model, lane)
         pending = await self.redis.xpending_range(
             key, GROUP, min="-", max="+", count=count + 1024, consumername=consumer
         )
@@ -141,23 +157,25 @@ class RedisQueue:
             return []
         claimed = await self.redis.xclaim(key, GROUP, consumer, 0, ids)
         return [
-            ClaimedJob(model, message_id, fields["generation_id"], True)
+            self._job(model, lane, message_id, fields, True)
             for message_id, fields in claimed
             if fields
         ]
 
-    async def extend(self, model: str, consumer: str, message_ids: list[str]) -> list[str]:
+    async def extend(
+        self, model: str, consumer: str, message_ids: list[str], *, lane: str = "live"
+    ) -> list[str]:
         if not message_ids:
             return []
         lost = await self._grouped(model, lambda: self._extend(
-            keys=[self._jobs(model)], args=[GROUP, consumer, *message_ids]
-        ))
+            keys=[self._jobs(model, lane)], args=[GROUP, consumer, *message_ids]
+        ), lane)
         return list(lost or [])
 
-    async def ack(self, model: str, message_id: str) -> None:
+    async def ack(self, model: str, message_id: str, *, lane: str = "live") -> None:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.xack(self._jobs(model), GROUP, message_id)
-        pipe.xdel(self._jobs(model), message_id)
+        pipe.xack(self._jobs(model, lane), GROUP, message_id)
+        pipe.xdel(self._jobs(model, lane), message_id)
         await pipe.execute()
 
     async def dead_letter(self, model: str, generation_id: str, reason: str) -> None:
@@ -168,21 +186,21 @@ class RedisQueue:
             approximate=True,
         )
 
-    async def depth(self, model: str) -> int:
+    async def depth(self, model: str, *, lane: str = "live") -> int:
         """Jobs waiting plus jobs in flight."""
-        await self._ensure_group(model)
-        for group in await self.redis.xinfo_groups(self._jobs(model)):
+        await self._ensure_group(model, lane)
+        for group in await self.redis.xinfo_groups(self._jobs(model, lane)):
             if group["name"] == GROUP:
                 return int(group.get("lag") or 0) + int(group.get("pending") or 0)
-        self._groups.discard(self._jobs(model))  # the group was lost (Redis restarted)
+        self._groups.discard(self._jobs(model, lane))  # the group was lost (Redis restarted)
         return 0
 
-    async def held(self, model: str) -> set[str]:
+    async def held(self, model: str, *, lane: str = "live") -> set[str]:
         # Acked jobs are deleted (ack), so every entry left is waiting or in flight.
         ids: set[str] = set()
         start = "-"
         while True:
-            batch = await self.redis.xrange(self._jobs(model), min=start, count=1000)
+            batch = await self.redis.xrange(self._jobs(model, lane), min=start, count=1000)
             ids.update(fields["generation_id"] for _, fields in batch if fields)
             if len(batch) < 1000:
                 return ids

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-Role = Literal["user", "assistant"]
+Role = Literal["system", "user", "assistant"]
 
 
 @dataclass(frozen=True)
