@@ -24,7 +24,7 @@ async def start_embedded_workers(state: ArenaState) -> list[asyncio.Task[None]]:
     propagates (the web process then does not start half-served).
     """
     async with state.sessionmaker() as session:
-        models = await enabled_models(session)
+        models = await enabled_models(session, role=None)
     tasks: list[asyncio.Task[None]] = []
     try:
         for m in models:

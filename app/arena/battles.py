@@ -98,10 +98,13 @@ async def store_image_row(session: AsyncSession, image: NormalisedImage) -> None
     await session.execute(insert_for(session)(ImageBlob).values(**values).on_conflict_do_nothing())
 
 
-async def enabled_models(session: AsyncSession) -> list[ModelEntry]:
-    return list(
-        (await session.scalars(select(ModelEntry).where(ModelEntry.enabled.is_(True)))).all()
-    )
+async def enabled_models(session: AsyncSession, *, role: str | None = "answer") -> list[ModelEntry]:
+    """Enabled models of `role` ("answer": those battles may use; None: every role, as the
+    embedded workers serve judges too)."""
+    query = select(ModelEntry).where(ModelEntry.enabled.is_(True))
+    if role is not None:
+        query = query.where(ModelEntry.role == role)
+    return list((await session.scalars(query)).all())
 
 
 async def model_availability(session: AsyncSession, queue: JobQueue) -> list[dict[str, object]]:

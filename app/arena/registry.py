@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -28,6 +28,9 @@ class ModelSpec(BaseModel):
     # Words that, in an answer, reveal this model's identity (used by the ranking cleaner).
     identity_words: list[str] = Field(default_factory=list)
     ranked: bool = True  # False keeps the model out of every leaderboard
+    # "answer": drawn for battles; "judge": served by workers for judge runs only (never in
+    # a battle, never on a leaderboard).
+    role: Literal["answer", "judge"] = "answer"
 
     @field_validator("backend")
     @classmethod
@@ -82,7 +85,8 @@ async def sync_registry(session: AsyncSession, specs: list[ModelSpec]) -> None:
         row.path = spec.path
         row.options = spec.options
         row.identity_words = spec.identity_words
-        row.ranked = spec.ranked
+        row.ranked = spec.ranked and spec.role == "answer"
+        row.role = spec.role
         row.registry_state = {"weight": spec.weight, "enabled": spec.enabled}
         row.sampling = spec.sampling
         row.max_new_tokens = spec.max_new_tokens

@@ -96,6 +96,7 @@ class ModelEntry(Base):
     # Words that reveal the model's identity in an answer (the ranking drops such battles).
     identity_words: Mapped[list[str]] = mapped_column(JSON, default=list)
     ranked: Mapped[bool] = mapped_column(Boolean, default=True)  # False: never on leaderboards
+    role: Mapped[str] = mapped_column(String(16), default="answer", server_default="answer")
     # The registry file's values at the last sync, so that admin changes survive restarts.
     registry_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
