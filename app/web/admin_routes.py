@@ -69,6 +69,19 @@ from app.config import REPO_ROOT
 from app.db.models import Battle, ModelEntry, Vote
 from app.storage.blobs import BlobNotFound
 from app.web.deps import SessionDep, StateDep, client_ip_hash
+from app.web.schemas import (
+    AdminMe,
+    AdminOverview,
+    AuditEntryOut,
+    BanState,
+    IntegrityOut,
+    ModelStatusOut,
+    ModelSwitches,
+    ModerationState,
+    QueueItemOut,
+    VotesChanged,
+    error_responses,
+)
 
 SESSION_COOKIE = "arena_admin"
 LOGIN_COOKIE = "arena_admin_login"
@@ -586,58 +599,68 @@ class ModelBody(BaseModel):
     outage: bool | None = None
 
 
-@router.get("/api/me")
-async def api_me(admin: Staff) -> dict[str, Any]:
-    return {"username": admin.username, "role": admin.role,
-            "expires_at": admin.expires_at.isoformat(), "csrf_token": admin.csrf_token}
+STAFF_ERRORS = error_responses(401, 403, 422, 503)
+ACTION_ERRORS = error_responses(401, 403, 404, 422, 503)
+BODY_ERRORS = error_responses(400, 401, 403, 404, 422, 503)
 
 
-@router.get("/api/overview")
-async def api_overview(session: SessionDep, state: StateDep, admin: Staff) -> dict[str, Any]:
+@router.get("/api/me", responses=STAFF_ERRORS)
+async def api_me(admin: Staff) -> AdminMe:
+    return AdminMe(username=admin.username, role=admin.role,
+                   expires_at=admin.expires_at.isoformat(), csrf_token=admin.csrf_token)
+
+
+@router.get("/api/overview", responses=STAFF_ERRORS)
+async def api_overview(session: SessionDep, state: StateDep, admin: Staff) -> AdminOverview:
     data = await _overview(session, state)
     data["activity"] = data["activity"].__dict__
-    return JSONResponse(_jsonable(data))  # type: ignore[return-value]
+    return AdminOverview.model_validate(_jsonable(data))
 
 
-@router.get("/api/moderation")
+@router.get("/api/moderation", responses=STAFF_ERRORS)
 async def api_moderation(
     session: SessionDep, admin: Staff, status: str = "review", reason: str = "",
     model: str = "", since: str = "", until: str = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[dict[str, Any]]:
+) -> list[QueueItemOut]:
     flt = _queue_filter(status, reason, model, since, until, limit)
-    return [item.to_json() for item in await list_queue(session, flt)]
+    return [QueueItemOut.model_validate(item.to_json())
+            for item in await list_queue(session, flt)]
 
 
-@router.post("/api/moderation/{battle_id}/{action}")
+@router.post("/api/moderation/{battle_id}/{action}", responses=ACTION_ERRORS)
 async def api_moderate(battle_id: str, action: str, session: SessionDep,
-                       admin: Staff) -> dict[str, Any]:
+                       admin: Staff) -> ModerationState:
     if action not in BATTLE_ACTIONS:
         raise NotFound("no such action")
-    return await moderate_battle(session, battle_id, action, admin.username)
+    return ModerationState.model_validate(
+        await moderate_battle(session, battle_id, action, admin.username)
+    )
 
 
-@router.post("/api/visitors/{visitor_id}/{action}")
-async def api_ban(visitor_id: str, action: str, session: SessionDep,
-                  admin: Staff) -> dict[str, Any]:
+@router.post("/api/visitors/{visitor_id}/{action}", responses=ACTION_ERRORS)
+async def api_ban(visitor_id: str, action: str, session: SessionDep, admin: Staff) -> BanState:
     if action not in ("ban", "unban"):
         raise NotFound("no such action")
-    return await set_visitor_banned(session, visitor_id, action == "ban", admin.username)
+    return BanState.model_validate(
+        await set_visitor_banned(session, visitor_id, action == "ban", admin.username)
+    )
 
 
-@router.post("/api/ips/{ip_hash}/{action}")
-async def api_ban_ip(ip_hash: str, action: str, session: SessionDep,
-                     admin: Staff) -> dict[str, Any]:
+@router.post("/api/ips/{ip_hash}/{action}", responses=ACTION_ERRORS)
+async def api_ban_ip(ip_hash: str, action: str, session: SessionDep, admin: Staff) -> BanState:
     if action not in ("ban", "unban"):
         raise NotFound("no such action")
-    return await set_ip_banned(session, ip_hash, action == "ban", admin.username)
+    return BanState.model_validate(
+        await set_ip_banned(session, ip_hash, action == "ban", admin.username)
+    )
 
 
-@router.get("/api/integrity")
+@router.get("/api/integrity", responses=STAFF_ERRORS)
 async def api_integrity(session: SessionDep, admin: AdminOnly,
-                        days: Annotated[int, Query(ge=1, le=365)] = 30) -> dict[str, Any]:
+                        days: Annotated[int, Query(ge=1, le=365)] = 30) -> IntegrityOut:
     report = (await _integrity(session, days))["report"]
-    return JSONResponse(_jsonable({  # type: ignore[return-value]
+    return IntegrityOut.model_validate(_jsonable({
         "votes_considered": report.votes_considered,
         "disagreement": [f.__dict__ for f in report.disagreement],
         "fast": [f.__dict__ for f in report.fast],
@@ -646,38 +669,41 @@ async def api_integrity(session: SessionDep, admin: AdminOnly,
     }))
 
 
-@router.post("/api/votes/{action}")
+@router.post("/api/votes/{action}", responses=BODY_ERRORS)
 async def api_votes(action: str, body: ExcludeBody, session: SessionDep,
-                    admin: AdminOnly) -> dict[str, int]:
+                    admin: AdminOnly) -> VotesChanged:
     if action not in ("exclude", "include"):
         raise NotFound("no such action")
     changed = await set_votes_excluded(session, body.battle_ids, action == "exclude",
                                        body.reason, admin.username)
-    return {"changed": changed}
+    return VotesChanged(changed=changed)
 
 
-@router.get("/api/models")
+@router.get("/api/models", responses=STAFF_ERRORS)
 async def api_models(session: SessionDep, state: StateDep,
-                     admin: AdminOnly) -> list[dict[str, Any]]:
-    return [m.to_json() for m in await model_status(session, state.queue)]
+                     admin: AdminOnly) -> list[ModelStatusOut]:
+    return [ModelStatusOut.model_validate(m.to_json())
+            for m in await model_status(session, state.queue)]
 
 
-@router.post("/api/models/{name}")
+@router.post("/api/models/{name}", responses=BODY_ERRORS)
 async def api_model_update(name: str, body: ModelBody, session: SessionDep,
-                           admin: AdminOnly) -> dict[str, Any]:
-    return await update_model(session, name, admin.username, enabled=body.enabled,
-                              weight=body.weight, outage=body.outage)
+                           admin: AdminOnly) -> ModelSwitches:
+    return ModelSwitches.model_validate(
+        await update_model(session, name, admin.username, enabled=body.enabled,
+                           weight=body.weight, outage=body.outage)
+    )
 
 
-@router.get("/api/audit")
+@router.get("/api/audit", responses=STAFF_ERRORS)
 async def api_audit(session: SessionDep, admin: AdminOnly, actor: str = "", action: str = "",
                     target: str = "",
-                    limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[AuditEntryOut]:
     rows = await audit.entries(session, actor=actor or None, action=action or None,
                                target=target or None, limit=limit)
     return [
-        {"id": str(e.id), "at": e.at.isoformat(), "actor": e.actor, "action": e.action,
-         "target": e.target, "before": e.before, "after": e.after}
+        AuditEntryOut(id=str(e.id), at=e.at.isoformat(), actor=e.actor, action=e.action,
+                      target=e.target, before=e.before, after=e.after)
         for e in rows
     ]
 
@@ -744,7 +770,7 @@ async def jobs_page(request: Request, session: SessionDep, admin: AdminOnly, que
     )
 
 
-@router.get("/api/jobs")
+@router.get("/api/jobs", responses=STAFF_ERRORS)
 async def api_jobs(session: SessionDep, admin: AdminOnly, query: JobQuery) -> JobsView:
     flt, stuck_minutes = query
     return await jobs_view(session, flt, stuck_minutes)
