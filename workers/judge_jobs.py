@@ -9,6 +9,7 @@ itself.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +46,10 @@ class RetryParse(Exception):
 
 
 def parsed_json(result: Any) -> dict[str, Any]:
-    """A parse result as stored: its type and its fields."""
+    """A parse result as stored: its type and its fields (an enum result, a pairwise
+    ``Verdict``, has no fields: its value is stored)."""
+    if isinstance(result, enum.Enum):
+        return {"type": type(result).__name__, "value": result.value}
     return {"type": type(result).__name__, **dataclasses.asdict(result)}
 
 
