@@ -13,9 +13,11 @@ from app.judges.parsers import (
     parse_ratings,
     parse_reward,
     parse_teacher,
+    parse_text,
 )
 from app.judges.results import (
     ASPECTS,
+    Answer,
     AspectRating,
     Decision,
     ParseFailure,
@@ -63,14 +65,15 @@ from app.judges.verdicts import (
 )
 
 __all__ = [
-    "ASPECTS", "FORMS", "GAMES", "PARSERS", "REWARDS", "AspectRating", "Decision", "Games",
-    "ImageInput", "JudgePrompt", "Message", "ParseFailure", "ParseResult", "PreferencePair",
-    "Ratings", "RewardChoice", "Sampling", "SwappedJudgment", "TeacherReply", "Template",
+    "ASPECTS", "FORMS", "GAMES", "PARSERS", "REWARDS", "Answer", "AspectRating", "Decision",
+    "Games", "ImageInput", "JudgePrompt", "Message", "ParseFailure", "ParseResult",
+    "PreferencePair", "Ratings", "RewardChoice", "Sampling", "SwappedJudgment", "TeacherReply",
+    "Template",
     "TemplateError", "TemplateInputError", "TemplateRegistry", "UnknownTemplate", "Verdict",
     "answer_scores", "battle_rows", "canonical_inputs", "check_inputs", "combine_swapped",
     "default_registry", "find_leaks", "games", "get_template", "inputs_hash",
     "judged_battles", "judgment_inputs_hash", "leaks_ground_truth", "list_templates",
     "load_template", "parse", "parse_decision", "parse_output", "parse_pairwise",
-    "parse_ratings", "parse_reward", "parse_teacher", "render", "reward",
+    "parse_ratings", "parse_reward", "parse_teacher", "parse_text", "render", "reward",
     "rewardbench_preferred", "select_pairs", "swapped_battle_rows", "verdict_score",
 ]

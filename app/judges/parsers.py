@@ -14,6 +14,7 @@ from typing import Any, Literal, cast
 
 from app.judges.results import (
     ASPECTS,
+    Answer,
     AspectRating,
     Decision,
     ParseFailure,
@@ -29,6 +30,7 @@ DECISION = "decision"
 RATINGS = "vlfeedback-ratings"
 REWARD = "vlrewardbench-judgment"
 TEACHER = "fire-teacher"
+TEXT = "text"
 
 # Arena-Hard's own pattern; any captured label outside the five is a failure.
 _VERDICT_RE = re.compile(r"\[\[([AB<>=]+)\]\]")
@@ -200,6 +202,12 @@ def parse_teacher(text: str) -> TeacherReply | ParseFailure:
     return TeacherReply(scores[0], body)
 
 
+def parse_text(text: str) -> Answer:
+    """A candidate's answer (bench ``answer@1``): any text is one, so this never fails; the
+    answer is judged later, not parsed."""
+    return Answer(text.strip())
+
+
 Parser = Callable[[str, Mapping[str, Any]], ParseResult]
 
 # parser name -> (template kind it serves, function of (raw output, the rendered inputs))
@@ -209,6 +217,7 @@ PARSERS: dict[str, tuple[str, Parser]] = {
     RATINGS: ("ratings", lambda text, inputs: parse_ratings(text, len(inputs["answers"]))),
     REWARD: ("reward-pairwise", lambda text, inputs: parse_reward(text)),
     TEACHER: ("teacher", lambda text, inputs: parse_teacher(text)),
+    TEXT: ("answer", lambda text, inputs: parse_text(text)),
 }
 
 

@@ -82,4 +82,13 @@ class TeacherReply:
     feedback: str
 
 
-ParseResult = Verdict | Decision | Ratings | RewardChoice | TeacherReply | ParseFailure
+@dataclass(frozen=True)
+class Answer:
+    """A candidate model's free-text answer to a bench question (kind ``answer``): there is
+    no format to check, so every output is an answer (surrounding whitespace dropped)."""
+
+    text: str
+
+
+ParseResult = (Verdict | Decision | Ratings | RewardChoice | TeacherReply | Answer
+               | ParseFailure)

@@ -26,7 +26,8 @@ from app.judges.results import ParseResult
 
 TEMPLATE_DIR = Path(__file__).with_name("templates")
 FORMS: tuple[str, ...] = ("full", "short")
-KINDS: tuple[str, ...] = ("pairwise", "category", "ratings", "reward-pairwise", "teacher")
+KINDS: tuple[str, ...] = ("pairwise", "category", "ratings", "reward-pairwise", "teacher",
+                          "answer")
 InputType = Literal["image", "text", "texts"]
 Form = Literal["full", "short"]
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")

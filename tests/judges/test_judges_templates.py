@@ -12,6 +12,7 @@ import yaml
 from app.judges import (
     ASPECTS,
     FORMS,
+    Answer,
     Decision,
     ImageInput,
     Ratings,
@@ -30,11 +31,12 @@ from app.judges import (
 )
 from app.judges.templates import TEMPLATE_DIR, load_file, parse_ref, template_from_dict
 
-SHIPPED = ["bench-pairwise@1", "category@1", "fire-teacher@1", "vlfeedback-ratings@1",
-           "vlrewardbench-pairwise@1"]
+SHIPPED = ["answer@1", "bench-pairwise@1", "category@1", "fire-teacher@1",
+           "vlfeedback-ratings@1", "vlrewardbench-pairwise@1"]
 IMAGE = ImageInput.from_bytes(b"\x89PNG fake image bytes")
 
 INPUTS: dict[str, dict[str, Any]] = {
+    "answer@1": {"image": IMAGE, "question": "How many red circles?"},
     "bench-pairwise@1": {"image": IMAGE, "question": "How many red circles?",
                          "answer_a": "There are 3.", "answer_b": "Two red circles."},
     "category@1": {"criterion": "Does the prompt ask to read text in the image?",
@@ -47,6 +49,7 @@ INPUTS: dict[str, dict[str, Any]] = {
                                  "answer_1": "There are 3.", "answer_2": "Two red circles."},
 }
 OUTPUTS: dict[str, tuple[str, type]] = {
+    "answer@1": ("  There are two red circles.\n", Answer),
     "bench-pairwise@1": ("My answer: two.\nB is right. My final verdict: [[B>>A]]", Verdict),
     "category@1": ("<decision>no</decision>", Decision),
     "fire-teacher@1": ("Score: 3\nFeedback: Count only the red ones.", TeacherReply),
@@ -77,7 +80,8 @@ def test_every_template_renders_in_both_forms(ref: str, form: str) -> None:
     assert not text.startswith("\n") and not text.endswith("\n")
 
 
-@pytest.mark.parametrize("ref", SHIPPED)
+# answer@1 is not a judge prompt: it is the visitor's question itself in both forms.
+@pytest.mark.parametrize("ref", [r for r in SHIPPED if r != "answer@1"])
 def test_short_form_is_terse(ref: str) -> None:
     template = load_template(ref)
     full = render(template, INPUTS[ref], "full")
