@@ -3,7 +3,8 @@
 A new table module adds one import line here.
 """
 
-from app.db import admin_tables, judge_tables, leaderboard_tables, models
+from app.db import admin_tables, bench_tables, judge_tables, leaderboard_tables, models
 from app.db.models import Base
 
-__all__ = ["Base", "admin_tables", "judge_tables", "leaderboard_tables", "models"]
+__all__ = ["Base", "admin_tables", "bench_tables", "judge_tables", "leaderboard_tables",
+           "models"]
