@@ -6,7 +6,7 @@ import signal
 
 import typer
 
-from arena_cli import admin, leaderboard, serving, truth_check
+from arena_cli import admin, bench, leaderboard, serving, truth_check
 
 cli = typer.Typer(help="vlm-arena: anonymous side-by-side battles between VLMs.",
                   no_args_is_help=True)
@@ -14,6 +14,7 @@ serving.register(cli)
 admin.register(cli)
 leaderboard.register(cli)
 truth_check.register(cli)
+bench.register(cli)
 
 
 def main() -> None:
