@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -30,6 +30,15 @@ from app.web.outages import OUTAGE_MESSAGE, OUTAGE_TYPES, RETRY_AFTER_S, is_outa
 from app.web.state import ArenaState
 
 log = logging.getLogger("arena.web")
+
+
+async def refuse_nul(request: Request) -> None:
+    """NUL can not be stored or even compared in PostgreSQL text: a path or query that
+    carries one is refused here, before any route hands it to a query (else a 500)."""
+    if "\x00" in request.url.path or any(
+        "\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()
+    ):
+        raise ArenaError("The address contains invalid characters.", 422)
 
 
 def build_limiter(settings: Settings) -> RateLimiter | None:
@@ -116,6 +125,7 @@ def create_app(
         version="0.1.0",
         description="Anonymous side-by-side battles between vision-language models.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul)],
     )
     app.add_middleware(
         SessionMiddleware,
@@ -133,7 +143,7 @@ def create_app(
     app.include_router(admin_routes.router)
 
     def _wants_json(request: Request) -> bool:
-        return request.url.path.startswith("/api/")
+        return request.url.path.startswith(("/api/", "/admin/api/"))
 
     @app.exception_handler(ArenaError)
     async def arena_error(request: Request, exc: ArenaError) -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,13 +27,14 @@ from app.web.render import render_markdown
 from app.web.state import ArenaState
 
 TERMINAL = ("done", "error")
+STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")  # ASCII digits only: "²" is a digit too
 
 
 def parse_cursor(raw: str | None) -> dict[str, str]:
     cursors: dict[str, str] = {}
     for part in (raw or "").split(";"):
         side, _, value = part.partition("=")
-        if side in ("a", "b") and value and all(c.isdigit() or c == "-" for c in value):
+        if side in ("a", "b") and STREAM_ID.fullmatch(value):
             cursors[side] = value
     return cursors
 
