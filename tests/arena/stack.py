@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,7 @@ def read_sse(
     stop_after: int | None = None,
     raw: list[bytes] | None = None,
     timeout: float = 120,
+    on_event: Callable[[SSEEvent], None] | None = None,
 ) -> list[SSEEvent]:
     """Read an SSE stream until the `end` event (or `stop_after` events, then disconnect)."""
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
@@ -157,6 +159,8 @@ def read_sse(
                     ev = SSEEvent(current["event"], current.get("id"),
                                   json.loads(current.get("data", "{}")))
                     events.append(ev)
+                    if on_event is not None:  # e.g. freeze a worker at an exact point
+                        on_event(ev)
                     if ev.event == "end" or (stop_after and len(events) >= stop_after):
                         return events
                 current = {}

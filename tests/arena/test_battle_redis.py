@@ -22,6 +22,7 @@ from app.db.models import Battle, Generation, Turn, Vote
 from app.db.session import make_engine, make_sessionmaker
 from tests.arena.stack import (
     ArenaStack,
+    SSEEvent,
     answers_from,
     assert_streams_match_answers,
     consented_client,
@@ -194,12 +195,19 @@ def test_reload_mid_stream_resumes_without_losing_or_repeating(stack: ArenaStack
     client = consented_client(stack.url)
     battle = create_battle(client)
     path = f"/api/battles/{battle['id']}/stream"
-    first = read_sse(client, path, stop_after=2)
-    # Hold the workers, so that the answers are still being written when the page
-    # reconnects: the resumed stream must carry the rest of the deltas, not a snapshot.
+    # Hold the workers the moment the second event arrives, so that the answers are still
+    # being written when the page reconnects: the resumed stream must carry the rest of
+    # the deltas, not a snapshot.
     workers = [f"w-{m}-1" for m in MODELS]
-    for name in workers:
-        stack.send_signal(name, signal.SIGSTOP)
+
+    def freeze(ev: SSEEvent) -> None:
+        if ev.event in ("a", "b") and len(seen) == 1:
+            for name in workers:
+                stack.send_signal(name, signal.SIGSTOP)
+        seen.append(ev)
+
+    seen: list[SSEEvent] = []
+    first = read_sse(client, path, stop_after=2, on_event=freeze)
     try:
         view = client.get(f"/api/battles/{battle['id']}").json()
         unfinished = [view["turns"][0][s]["status"] in ("queued", "running") for s in "ab"]
