@@ -300,11 +300,24 @@ class StreamWatcher:
             )
 
     def describe(self) -> str:
+        """Each side's events in order (runs of deltas counted), then the connections."""
         kinds: dict[str, list[str]] = {}
         for e in self.snapshot():
             kinds.setdefault(e.event, []).append(str(e.data.get("type", e.data)))
         summary = {side: _compress(k) for side, k in kinds.items()}
         return f"events {summary}; connections {self.connections}"
+
+    def timeline(self) -> str:
+        """Every event with its connection, id and size: for failure messages."""
+        lines, connection = [], 0
+        for count, e in enumerate(self.snapshot()):
+            while (connection < len(self.connections)
+                   and count >= sum(c["events"] for c in self.connections[:connection + 1])):
+                connection += 1
+            extra = {k: v for k, v in e.data.items() if k not in ("text", "html")}
+            size = len(e.data.get("text") or "")
+            lines.append(f"  conn {connection} {e.event} {extra} id={e.id} text={size}")
+        return "\n".join(lines[-80:])
 
     def close(self) -> None:
         self._stop.set()
@@ -329,6 +342,7 @@ class StreamWatcher:
                     f"side {side}: the deltas the page showed after the last reset "
                     f"({len(streamed)} chars) are not the final answer ({len(final)} chars)"
                     f"\nstreamed: {streamed[:300]!r}\nfinal:    {final[:300]!r}"
+                    f"\n{self.describe()}\n{self.timeline()}"
                 )
             elif streamed is not None:
                 assert final.startswith(streamed), (
@@ -725,3 +739,18 @@ def unclear_503(p: Probe, model_names: Iterable[str]) -> str | None:
 def assert_clear_503(p: Probe, model_names: Iterable[str]) -> None:
     problem = unclear_503(p, model_names)
     assert problem is None, problem
+
+
+def stop_stack(stack: ArenaStack, timeout: float = 30) -> None:
+    """Stop every process of the stack at once (SIGTERM to all, then wait; SIGKILL what is
+    left), instead of one after another: a torch worker takes seconds to exit."""
+    for proc in stack.procs.values():
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGCONT)  # a frozen one could not stop
+                os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in stack.procs.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    stack.stop()  # forgets them; SIGKILLs any that did not exit

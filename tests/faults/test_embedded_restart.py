@@ -20,6 +20,7 @@ from tests.faults.helpers import (
     consented,
     generations,
     new_battle,
+    stop_stack,
     wait_generations_finished,
     write_registry,
 )
@@ -42,7 +43,7 @@ def stack(long_model: Path, tiny_models: dict[str, Path],
         s.wait_models_online([ALPHA, BETA])
         yield s
     finally:
-        s.stop()
+        stop_stack(s)
 
 
 def test_embedded_killed_with_battles_in_flight_finishes_them_after_restart(

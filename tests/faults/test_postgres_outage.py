@@ -25,6 +25,7 @@ from tests.faults.helpers import (
     probe,
     probe_battle,
     stack_logs,
+    stop_stack,
     unclear_503,
     wait_generations_finished,
     wait_until,
@@ -61,7 +62,7 @@ def stack(
 ) -> Iterator[ArenaStack]:
     data = tmp_path_factory.mktemp("postgres-outage")
     registry = write_registry(data / "models.yaml", {
-        LONG: (long_model, 1500), SHORT: (tiny_models["tiny-beta"], 8),
+        LONG: (long_model, 1000), SHORT: (tiny_models["tiny-beta"], 8),
     })
     # A short lease, so that a worker that gave the job up shows here within seconds.
     s = services_stack(db, redis_url, module_prefix, registry, data, **FAULT_ENV,
@@ -73,7 +74,7 @@ def stack(
         s.wait_models_online([LONG, SHORT])
         yield s
     finally:
-        s.stop()
+        stop_stack(s)
 
 
 def test_postgres_outage_mid_answer(

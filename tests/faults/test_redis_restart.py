@@ -24,6 +24,7 @@ from tests.faults.helpers import (
     probe_battle,
     signal_worker,
     stack_logs,
+    stop_stack,
     unclear_503,
     wait_generations_finished,
     wait_worker_live,
@@ -61,7 +62,7 @@ def stack(
         s.wait_models_online(list(MODELS))
         yield s
     finally:
-        s.stop()
+        stop_stack(s)
 
 
 def restart(redis_server: PrivateRedis) -> None:

@@ -22,6 +22,7 @@ from tests.faults.helpers import (
     new_battle,
     norm_id,
     sql,
+    stop_stack,
     wait_generations_finished,
     write_registry,
 )
@@ -48,7 +49,7 @@ def stack(
         s.wait_models_online(list(MODELS))
         yield s
     finally:
-        s.stop()
+        stop_stack(s)
 
 
 def test_vote_and_follow_up_at_once_exactly_one_wins(stack: ArenaStack, module_db: str) -> None:

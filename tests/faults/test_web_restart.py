@@ -20,6 +20,7 @@ from tests.faults.helpers import (
     generation,
     new_battle,
     signal_worker,
+    stop_stack,
     write_registry,
 )
 
@@ -33,7 +34,7 @@ def stack(
 ) -> Iterator[ArenaStack]:
     data = tmp_path_factory.mktemp("web-restart")
     registry = write_registry(data / "models.yaml", {
-        LONG: (long_model, 1500), SHORT: (tiny_models["tiny-beta"], 8),
+        LONG: (long_model, 1000), SHORT: (tiny_models["tiny-beta"], 8),
     })
     # A long lease: the worker is frozen while the web restarts (see below), and that must
     # not look like a dead worker.
@@ -46,7 +47,7 @@ def stack(
         s.wait_models_online([LONG, SHORT])
         yield s
     finally:
-        s.stop()
+        stop_stack(s)
 
 
 def test_web_killed_mid_stream_client_resumes_with_last_event_id(

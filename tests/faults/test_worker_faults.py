@@ -2,7 +2,7 @@
 processes, the transformers engine): SIGKILL mid-answer, SIGSTOP past the lease and back,
 SIGTERM with answers in flight.
 
-One stack for the module: `long-alpha` answers take a few seconds (1500 tokens, EOS
+One stack for the module: `long-alpha` answers take a few seconds (1000 tokens, EOS
 suppressed) and two or more workers serve it; `short-beta` answers the other side at once.
 The lease is 2 s so that a frozen worker loses its job quickly.
 """
@@ -31,6 +31,7 @@ from tests.faults.helpers import (
     signal_worker,
     stack_logs,
     start_worker_with_env,
+    stop_stack,
     wait_exit,
     wait_generations_finished,
     wait_until,
@@ -40,7 +41,7 @@ from tests.faults.helpers import (
 )
 
 LONG, SHORT = "long-alpha", "short-beta"
-LONG_TOKENS = 1500
+LONG_TOKENS = 1000
 _names = itertools.count(1)
 
 
@@ -64,7 +65,7 @@ def stack(
             wait_worker_live(s, redis_url, SHORT if "beta" in name else LONG, name)
         yield s
     finally:
-        s.stop()
+        stop_stack(s)
 
 
 def alpha_workers(stack: ArenaStack) -> list[str]:
