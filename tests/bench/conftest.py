@@ -4,6 +4,7 @@ so they must not see (or clear) the battles of other tests in the shared one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterator
 
@@ -12,8 +13,9 @@ import pytest
 from tests.conftest import PG_ADMIN_URL, _pg_admin, missing_service
 
 
-@pytest.fixture(scope="module")
-def bench_pg_url() -> Iterator[str]:
+@contextlib.contextmanager
+def private_database() -> Iterator[str]:
+    """A new database migrated to head (its URL), dropped afterwards."""
     name = f"arena_bench_{uuid.uuid4().hex[:10]}"
     try:
         asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
@@ -23,6 +25,20 @@ def bench_pg_url() -> Iterator[str]:
     url = f"{base}/{name}"
     from app.db.migrate import upgrade
 
-    upgrade(url)
-    yield url
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def bench_pg_url() -> Iterator[str]:
+    with private_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def second_pg_url() -> Iterator[str]:
+    with private_database() as url:
+        yield url

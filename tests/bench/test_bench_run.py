@@ -1,0 +1,231 @@
+"""Bench runs through real workers (in this process, on PostgreSQL): the three demo models
+answer, a judge compares each answer with the anchor's in both orders.
+
+- the stand-in judge (the shapes checker behind an OpenAI-compatible endpoint) ranks the
+  demo models in the order of their measured accuracy, and the stored result's agreement
+  with a leaderboard snapshot equals the one computed independently;
+- a real model biased to position A ("[[A>B]]" for everything) gives ties, not a winner;
+- a run stopped midway and started again makes no judgment twice and ends with the result
+  of an uninterrupted run (a second database) with the same seed;
+- bad input (an offline candidate, an unknown template version, a template of the wrong
+  kind) gets a clear message and writes no run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.bench.build import BuildParams, build_bench
+from app.bench.embed import PerceptualImageEmbedder
+from app.bench.files import Bench
+from app.bench.runner import BenchRunError, RunParams, run_bench
+from app.db.bench_tables import BenchResult
+from app.db.judge_tables import JudgeRun, Judgment
+from app.db.leaderboard_tables import LeaderboardSnapshot
+from app.db.session import make_engine, make_sessionmaker
+from app.judges.templates import UnknownTemplate
+from app.ranking.agreement import confidence_agreement, kendall_tau, separability, spearman
+from app.storage.blobs import LocalBlobStore
+from tests.bench.helpers import HashTextEmbedder
+from tests.bench.standin import DEMO, Arena, StandInJudge, checker_verdict, demo_battles
+
+pytestmark = pytest.mark.timeout(600)
+SMALL, MEDIUM, LARGE = "shapes-small", "shapes-medium", "shapes-large"
+TRANSFORMERS = {"num_threads": 1}
+
+
+@pytest.fixture(scope="module")
+async def world(bench_pg_url: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A bench of 12 demo questions, three demo models and the stand-in judge, running."""
+    tmp = tmp_path_factory.mktemp("bench-run")
+    engine = make_engine(bench_pg_url)
+    sm = make_sessionmaker(engine)
+    blobs = LocalBlobStore(tmp / "blobs")
+    scenes = await demo_battles(sm, blobs, 12)
+    bench = await build_bench(sm, blobs, tmp / "benches", BuildParams(n=12, seed=0),
+                              text_embedder=HashTextEmbedder(),
+                              image_embedder=PerceptualImageEmbedder())
+    judge = StandInJudge(scenes)
+    arena = Arena(sm, blobs)
+    async with judge.serving():
+        for name, path in DEMO.items():
+            await arena.register(name, "transformers", str(path), TRANSFORMERS)
+        await arena.register("checker-judge", "openai", None,
+                             {"base_url": judge.base_url, "model": "checker",
+                              "judge_form": "short"})
+        await arena.register("offline-model", "transformers", str(DEMO[SMALL]), TRANSFORMERS)
+        for name in (*DEMO, "checker-judge"):
+            await arena.start(name)
+        try:
+            yield sm, arena, bench, judge, tmp
+        finally:
+            await arena.stop()
+    await engine.dispose()
+
+
+def params(**kw) -> RunParams:  # type: ignore[no-untyped-def]
+    base = dict(models=(SMALL, LARGE), anchor=MEDIUM, judge="checker-judge", n_bootstrap=50,
+                seed=1, timeout_s=300)
+    return RunParams(**(base | kw))  # type: ignore[arg-type]
+
+
+async def counts(sm: async_sessionmaker) -> tuple[int, int, int]:
+    async with sm() as s:
+        runs = await s.scalar(select(func.count()).select_from(JudgeRun))
+        rows = await s.scalar(select(func.count()).select_from(Judgment))
+        results = await s.scalar(select(func.count()).select_from(BenchResult))
+    return int(runs or 0), int(rows or 0), int(results or 0)
+
+
+async def test_standin_judge_ranks_the_demo_models_by_accuracy(world) -> None:  # type: ignore[no-untyped-def]
+    sm, arena, bench, judge, _ = world
+    result = await run_bench(sm, arena.queue, arena.blobs, bench, params())
+    rows = {r.model: r for r in result.score.rows}
+    # 12 questions are few: only the clear gap (83% vs 27% held out) must show; the
+    # trained judge's 60-question test checks the whole order.
+    assert result.score.rows[0].model == LARGE
+    assert rows[LARGE].win_rate > 50 and rows[LARGE].win_rate > rows[SMALL].win_rate  # type: ignore[operator]
+    assert rows[MEDIUM].anchor and rows[MEDIUM].win_rate == 50.0
+    assert result.score.unparsable == 0 and result.score.failed == 0
+    assert all(r.answer_tokens and r.answer_tokens > 0 for r in result.score.rows)
+    assert rows[LARGE].questions == rows[SMALL].questions == 12
+    # 2 candidates x 12 questions x 2 orders (fewer when two answers are the same text)
+    async with sm() as s:
+        verdicts = (await s.scalars(select(Judgment).where(
+            Judgment.task == "bench-pairwise"))).all()
+    assert 0 < len(verdicts) <= 48 and judge.calls == len(verdicts)
+    assert {j.form for j in verdicts} == {"short"}
+    assert all(j.parsed and j.parsed["type"] == "Verdict" for j in verdicts)
+    for j in verdicts:  # each verdict is the checker's on the stored answers
+        scene = judge.scenes[j.inputs["image"]["$image_sha256"]]
+        assert j.raw_output == checker_verdict(scene, j.inputs["question"],
+                                               j.inputs["answer_a"], j.inputs["answer_b"])
+    assert result.agreement is None  # no leaderboard snapshot yet
+    stored = json.loads(result.result_file.read_text())  # type: ignore[union-attr]
+    assert stored == json.loads(json.dumps(result.as_json()))
+
+    # With an arena snapshot, the stored agreement equals the one computed from the two
+    # rankings independently.
+    arena_rows = [{"model": LARGE, "rating": 1100.0, "ci_lower": 1080.0, "ci_upper": 1120.0},
+                  {"model": MEDIUM, "rating": 1000.0, "ci_lower": 980.0, "ci_upper": 1020.0},
+                  {"model": SMALL, "rating": 900.0, "ci_lower": 880.0, "ci_upper": 920.0}]
+    async with sm() as s:
+        s.add(LeaderboardSnapshot(
+            run_id=uuid.uuid4(), cutoff=func.now(), kind="default", slice="overall",
+            payload={"rows": arena_rows}, plots={}, cleaning={}, code_version="t", seed=0,
+            n_battles_total=0, n_battles_used=0))
+        await s.commit()
+    again = await run_bench(sm, arena.queue, arena.blobs, bench, params())
+    assert again.score.as_json() == result.score.as_json()  # nothing new was judged
+    assert judge.calls == len(verdicts)
+    a = again.agreement
+    assert a is not None
+    arena_iv = {r["model"]: (r["ci_lower"], r["ci_upper"], r["rating"]) for r in arena_rows}
+    bench_iv = {r.model: (r.ci_lower, r.ci_upper, r.win_rate) for r in again.score.rows}
+    assert a["spearman"] == spearman({m: v[2] for m, v in arena_iv.items()},
+                                     {m: v[2] for m, v in bench_iv.items()})
+    assert a["kendall_tau"] == kendall_tau({m: v[2] for m, v in arena_iv.items()},
+                                           {m: v[2] for m, v in bench_iv.items()})
+    assert a["confidence_agreement"] == confidence_agreement(arena_iv, bench_iv)
+    assert a["separability"] == separability(bench_iv)
+
+
+async def test_bad_input_gets_a_clear_message_and_writes_no_run(world) -> None:  # type: ignore[no-untyped-def]
+    sm, arena, bench, _, _ = world
+    before = await counts(sm)
+    with pytest.raises(BenchRunError, match=r"\['offline-model'\] have no live worker"):
+        await run_bench(sm, arena.queue, arena.blobs, bench,
+                        params(models=(SMALL, "offline-model")))
+    with pytest.raises(BenchRunError, match=r"unknown model\(s\) \['nobody'\]"):
+        await run_bench(sm, arena.queue, arena.blobs, bench, params(judge="nobody"))
+    with pytest.raises(UnknownTemplate, match="has no version 9; available versions: 1"):
+        await run_bench(sm, arena.queue, arena.blobs, bench,
+                        params(judge_template="bench-pairwise@9"))
+    with pytest.raises(UnknownTemplate, match="unknown template 'answers'"):
+        await run_bench(sm, arena.queue, arena.blobs, bench, params(answer_template="answers@1"))
+    with pytest.raises(BenchRunError, match="is a 'category' template"):
+        await run_bench(sm, arena.queue, arena.blobs, bench, params(judge_template="category@1"))
+    with pytest.raises(BenchRunError, match="no candidate models"):
+        await run_bench(sm, arena.queue, arena.blobs, bench, params(models=(MEDIUM,)))
+    assert await counts(sm) == before
+
+
+async def test_a_judge_biased_to_position_a_gives_ties(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.bench.standin import train_position_biased_judge
+
+    sm, arena, bench, _, _ = world
+    path = await asyncio.to_thread(train_position_biased_judge, tmp_path / "biased", 20)
+    await arena.register("biased-judge", "transformers", str(path),
+                         {**TRANSFORMERS, "judge_form": "short"})
+    await arena.start("biased-judge")
+    small = Bench(bench.path, bench.version, bench.manifest, bench.questions[:6])
+    result = await run_bench(sm, arena.queue, arena.blobs, small,
+                             params(judge="biased-judge"), store=False)
+    async with sm() as s:
+        raw = (await s.scalars(select(Judgment.raw_output).where(
+            Judgment.judge_model == "biased-judge"))).all()
+    assert raw and set(raw) == {"[[A>B]]"}  # a real model, with a real bias
+    for r in result.score.rows:
+        assert r.win_rate == pytest.approx(50.0, abs=0.01), r
+        if not r.anchor:
+            assert r.verdicts["better"] == r.verdicts["worse"] > 0
+            assert r.reward == 0.0 and r.consistent == 0.0
+
+
+async def test_resume_after_a_kill_redoes_nothing_and_equals_an_uninterrupted_run(
+        world, second_pg_url: str) -> None:  # type: ignore[no-untyped-def]
+    """The bench run is cancelled while judgments are under way (what killing the CLI
+    does: the rows and queued jobs stay), then started again."""
+    sm, arena, bench, _, tmp = world
+    p = params(models=(SMALL, MEDIUM), anchor=LARGE, seed=4)  # new pairs: anchor LARGE
+    task = asyncio.create_task(run_bench(sm, arena.queue, arena.blobs, bench, p))
+
+    async def judged() -> int:
+        async with sm() as s:
+            return int(await s.scalar(select(func.count()).select_from(Judgment).where(
+                Judgment.task == "bench-pairwise", Judgment.meta["anchor"].as_string() == LARGE,
+                Judgment.status == "done")) or 0)
+
+    while await judged() < 2:
+        assert not task.done(), "the run ended before it could be stopped"
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    resumed = await run_bench(sm, arena.queue, arena.blobs, bench, p)
+    async with sm() as s:
+        rows = (await s.scalars(select(Judgment).where(
+            Judgment.task == "bench-pairwise", Judgment.meta["anchor"].as_string() == LARGE))
+                ).all()
+    assert rows and all(j.status == "done" and j.attempts == 1 for j in rows)
+    keys = [(j.judge_model, j.inputs_hash) for j in rows]
+    assert len(keys) == len(set(keys))
+
+    # The same bench, models and seed, uninterrupted, in a fresh database.
+    engine = make_engine(second_pg_url)
+    sm2 = make_sessionmaker(engine)
+    other = Arena(sm2, arena.blobs)
+    try:
+        for name in (SMALL, MEDIUM, LARGE):
+            await other.register(name, "transformers", str(DEMO[name]), TRANSFORMERS)
+        async with sm() as s:
+            from app.db.models import ModelEntry
+
+            judge_entry = await s.get(ModelEntry, "checker-judge")
+        await other.register("checker-judge", "openai", None, dict(judge_entry.options))  # type: ignore[union-attr]
+        for name in (SMALL, MEDIUM, LARGE, "checker-judge"):
+            await other.start(name)
+        fresh = await run_bench(sm2, other.queue, other.blobs, bench, p, store=False)
+    finally:
+        await other.stop()
+        await engine.dispose()
+    assert fresh.score.as_json() == resumed.score.as_json()
+    assert fresh.missing_answers == resumed.missing_answers == {}
