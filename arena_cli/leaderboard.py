@@ -199,9 +199,12 @@ def scheduler(
     daily_vote_cap: CapOpt = 50,
     max_per_prompt: PromptOpt = 20,
 ) -> None:
-    """Run the nightly export forever: yesterday's date at AT (UTC), catching up on start."""
+    """Run the nightly export forever: yesterday's date at AT (UTC), catching up on start;
+    and the periodic category pass when the registry configures one."""
     import signal
 
+    from app.config import get_settings
+    from workers.categorizer import run_categorizer_process
     from workers.export import run_scheduler
 
     logging.basicConfig(level="INFO",
@@ -218,7 +221,12 @@ def scheduler(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_scheduler(sessionmaker, root, at=run_at, params=params, stop=stop)
+        # Beside the nightly export, the periodic category pass (off without a judge that
+        # sets options.categories in the registry, or without Redis to reach it).
+        await asyncio.gather(
+            run_scheduler(sessionmaker, root, at=run_at, params=params, stop=stop),
+            run_categorizer_process(get_settings(), sessionmaker, stop),
+        )
 
     _with_db(go)
 

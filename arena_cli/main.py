@@ -6,7 +6,7 @@ import signal
 
 import typer
 
-from arena_cli import admin, bench, leaderboard, serving, truth_check
+from arena_cli import admin, bench, categories, judge, leaderboard, serving, truth_check
 
 cli = typer.Typer(help="vlm-arena: anonymous side-by-side battles between VLMs.",
                   no_args_is_help=True)
@@ -15,6 +15,8 @@ admin.register(cli)
 leaderboard.register(cli)
 truth_check.register(cli)
 bench.register(cli)
+judge.register(cli)
+categories.register(cli)
 
 
 def main() -> None:

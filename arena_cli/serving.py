@@ -30,9 +30,12 @@ def compose_app(settings: Settings) -> FastAPI:
 
     if not settings.embedded_workers:
         return create_app(settings)
+    from workers.categorizer import start_categorizer
     from workers.embedded import start_embedded_workers
 
-    return create_app(settings, background=[start_embedded_workers])
+    # The category pass (off unless a registry model sets options.categories) runs beside
+    # the workers; a deployment runs it in `arena scheduler`.
+    return create_app(settings, background=[start_embedded_workers, start_categorizer])
 
 
 def app_factory() -> FastAPI:

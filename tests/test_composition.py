@@ -70,6 +70,7 @@ def test_the_entry_point_adds_the_workers_only_when_asked(tmp_path: Path,
     serving.compose_app(_settings(tmp_path))
     serving.compose_app(_settings(tmp_path, embedded_workers=True))
 
+    from workers.categorizer import start_categorizer
     from workers.embedded import start_embedded_workers
 
-    assert calls == [(), (start_embedded_workers,)]
+    assert calls == [(), (start_embedded_workers, start_categorizer)]

@@ -3,8 +3,15 @@
 A new table module adds one import line here.
 """
 
-from app.db import admin_tables, bench_tables, judge_tables, leaderboard_tables, models
+from app.db import (
+    admin_tables,
+    bench_tables,
+    category_tables,
+    judge_tables,
+    leaderboard_tables,
+    models,
+)
 from app.db.models import Base
 
-__all__ = ["Base", "admin_tables", "bench_tables", "judge_tables", "leaderboard_tables",
-           "models"]
+__all__ = ["Base", "admin_tables", "bench_tables", "category_tables", "judge_tables",
+           "leaderboard_tables", "models"]
