@@ -774,3 +774,76 @@ async def jobs_page(request: Request, session: SessionDep, admin: AdminOnly, que
 async def api_jobs(session: SessionDep, admin: AdminOnly, query: JobQuery) -> JobsView:
     flt, stuck_minutes = query
     return await jobs_view(session, flt, stuck_minutes)
+
+
+# ---------------------------------------------------------------- judges (judge runs)
+# Judge runs with progress, cost (tokens) and failures; one run's failed and unparsable
+# judgments (raw output escaped); starting a category pass: app/admin/judge_runs.py.
+# Admin-only, like the jobs view; starting a pass is audited.
+
+from app.admin.judge_runs import (  # noqa: E402
+    MAX_RUNS,
+    CategoryPassBody,
+    CategoryPassStarted,
+    JudgeRunDetail,
+    JudgeRunsView,
+    judge_runs_view,
+    run_detail,
+    start_category_pass,
+)
+
+
+@router.get("/judges", response_class=HTMLResponse)
+async def judges_page(request: Request, session: SessionDep, admin: AdminOnly,
+                      limit: Annotated[int, Query(ge=1, le=MAX_RUNS)] = 50, kind: str = ""):
+    view = await judge_runs_view(session, limit, kind.strip() or None)
+    return _page(request, "admin/judges.html", admin, view=view, detail=None)
+
+
+@router.get("/judges/{run_id}", response_class=HTMLResponse)
+async def judge_run_page(request: Request, run_id: str, session: SessionDep,
+                         admin: AdminOnly):
+    detail = await run_detail(session, run_id)
+    view = await judge_runs_view(session)
+    return _page(request, "admin/judges.html", admin, view=view, detail=detail)
+
+
+@router.post("/judges/category-pass", response_class=HTMLResponse)
+async def judges_category_pass(
+    request: Request, session: SessionDep, state: StateDep, admin: AdminOnly,
+    judge: Annotated[str, Form()], category_set: Annotated[str, Form()],
+    template: Annotated[str, Form()] = "", limit: Annotated[int, Form()] = 200,
+):
+    body = CategoryPassBody(judge=judge, category_set=category_set,
+                            template=template.strip() or None, limit=limit)
+    started = await start_category_pass(session, state.queue, body, actor=admin.username,
+                                        models_file=state.settings.models_file)
+    if started.run_id is None:
+        message = (f"No battle needed a judgment ({started.battles} battles, "
+                   f"{started.skipped} labels skipped).")
+    else:
+        message = (f"Started run {started.run_id}: {started.battles} battles, "
+                   f"{started.judgments} judgments ({started.version}).")
+    if not request.headers.get("HX-Request"):
+        target = f"/admin/judges/{started.run_id}" if started.run_id else "/admin/judges"
+        return RedirectResponse(target, status_code=303)
+    return _page(request, "admin/_message.html", admin, message=message)
+
+
+@router.get("/api/judge-runs", responses=STAFF_ERRORS)
+async def api_judge_runs(session: SessionDep, admin: AdminOnly,
+                         limit: Annotated[int, Query(ge=1, le=MAX_RUNS)] = 50,
+                         kind: str = "") -> JudgeRunsView:
+    return await judge_runs_view(session, limit, kind.strip() or None)
+
+
+@router.get("/api/judge-runs/{run_id}", responses=ACTION_ERRORS)
+async def api_judge_run(run_id: str, session: SessionDep, admin: AdminOnly) -> JudgeRunDetail:
+    return await run_detail(session, run_id)
+
+
+@router.post("/api/judge-runs", responses=BODY_ERRORS)
+async def api_start_category_pass(body: CategoryPassBody, session: SessionDep, state: StateDep,
+                                  admin: AdminOnly) -> CategoryPassStarted:
+    return await start_category_pass(session, state.queue, body, actor=admin.username,
+                                     models_file=state.settings.models_file)
