@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.arena.errors import ArenaError
+from app.bench.views import latest_bench_view
 from app.config import REPO_ROOT
 from app.leaderboard.compute import KIND_LABELS, OVERALL, slice_label
 from app.leaderboard.plots import PLOTS
@@ -70,7 +71,8 @@ async def leaderboard_page(request: Request, session: SessionDep, kind: str = "d
                            slice: str = OVERALL) -> HTMLResponse:
     view = await stored_board(session, kind, slice)
     ctx: dict[str, Any] = {"view": view, "kind_labels": KIND_LABELS,
-                           "slice_label": slice_label}
+                           "slice_label": slice_label,
+                           "bench": await latest_bench_view(session), "kind": kind}
     if view is not None:
         ctx["snap"] = view.snapshot
         ctx["payload"] = view.snapshot.payload or {}

@@ -194,13 +194,13 @@ class Arena:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def register(self, name: str, backend: str, path: str | None,
-                       options: dict[str, Any]) -> None:
+                       options: dict[str, Any], role: str = "answer") -> None:
         async with self.sm() as s:
             row = await s.get(ModelEntry, name)
             if row is None:
                 row = ModelEntry(name=name, backend=backend, path=path)
                 s.add(row)
-            row.backend, row.path, row.options = backend, path, options
+            row.backend, row.path, row.options, row.role = backend, path, options, role
             row.max_new_tokens, row.sampling = 48, {"temperature": 0.0}
             await s.commit()
 

@@ -60,7 +60,7 @@ async def world(bench_pg_url: str, tmp_path_factory: pytest.TempPathFactory):  #
             await arena.register(name, "transformers", str(path), TRANSFORMERS)
         await arena.register("checker-judge", "openai", None,
                              {"base_url": judge.base_url, "model": "checker",
-                              "judge_form": "short"})
+                              "judge_form": "short"}, role="judge")
         await arena.register("offline-model", "transformers", str(DEMO[SMALL]), TRANSFORMERS)
         for name in (*DEMO, "checker-judge"):
             await arena.start(name)
@@ -120,7 +120,10 @@ async def test_standin_judge_ranks_the_demo_models_by_accuracy(world) -> None:  
     async with sm() as s:
         s.add(LeaderboardSnapshot(
             run_id=uuid.uuid4(), cutoff=func.now(), kind="default", slice="overall",
-            payload={"rows": arena_rows}, plots={}, cleaning={}, code_version="t", seed=0,
+            payload={"rows": [{**r, "rank": i + 1, "votes": 100}
+                              for i, r in enumerate(arena_rows)],
+                     "ci_level": 0.95, "ci_method": "bootstrap"},
+            plots={}, cleaning={}, code_version="t", seed=0,
             n_battles_total=0, n_battles_used=0))
         await s.commit()
     again = await run_bench(sm, arena.queue, arena.blobs, bench, params())
@@ -164,7 +167,7 @@ async def test_a_judge_biased_to_position_a_gives_ties(world, tmp_path: Path) ->
     sm, arena, bench, _, _ = world
     path = await asyncio.to_thread(train_position_biased_judge, tmp_path / "biased", 20)
     await arena.register("biased-judge", "transformers", str(path),
-                         {**TRANSFORMERS, "judge_form": "short"})
+                         {**TRANSFORMERS, "judge_form": "short"}, role="judge")
     await arena.start("biased-judge")
     small = Bench(bench.path, bench.version, bench.manifest, bench.questions[:6])
     result = await run_bench(sm, arena.queue, arena.blobs, small,
@@ -220,7 +223,8 @@ async def test_resume_after_a_kill_redoes_nothing_and_equals_an_uninterrupted_ru
             from app.db.models import ModelEntry
 
             judge_entry = await s.get(ModelEntry, "checker-judge")
-        await other.register("checker-judge", "openai", None, dict(judge_entry.options))  # type: ignore[union-attr]
+        await other.register("checker-judge", "openai", None,
+                             dict(judge_entry.options), role="judge")  # type: ignore[union-attr]
         for name in (SMALL, MEDIUM, LARGE, "checker-judge"):
             await other.start(name)
         fresh = await run_bench(sm2, other.queue, other.blobs, bench, p, store=False)
@@ -229,3 +233,58 @@ async def test_resume_after_a_kill_redoes_nothing_and_equals_an_uninterrupted_ru
         await engine.dispose()
     assert fresh.score.as_json() == resumed.score.as_json()
     assert fresh.missing_answers == resumed.missing_answers == {}
+
+
+async def test_nightly_adds_new_models_and_the_page_and_export_show_the_bench(
+        world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A model new since the latest result is answered and judged by the nightly part,
+    reusing everything that exists (a copy of shapes-small answers as it does, so the judge
+    is asked nothing new); the leaderboard's bench tab and the export show the result."""
+    import httpx
+    import yaml
+
+    from app.bench.nightly import export_files, run_nightly
+    from app.config import Settings
+    from app.web.main import create_app
+
+    sm, arena, bench, judge, _ = world
+    await run_bench(sm, arena.queue, arena.blobs, bench, params())  # the latest result
+    calls = judge.calls
+    await arena.register("shapes-small-copy", "transformers", str(DEMO[SMALL]), TRANSFORMERS)
+    await arena.start("shapes-small-copy")
+    outcomes = await run_nightly(sm, arena.queue, arena.blobs, timeout_s=300)
+    mine = next(o for o in outcomes if o.bench_version == bench.version)
+    assert mine.status == "scored" and mine.new_models == ("shapes-small-copy",)
+    assert judge.calls == calls
+    async with sm() as s:
+        latest = (await s.scalars(select(BenchResult).order_by(
+            BenchResult.created_at.desc()).limit(1))).one()
+    assert latest.source == "nightly" and "shapes-small-copy" in latest.models
+    by = {r["model"]: r for r in latest.score["rows"]}
+    assert by["shapes-small-copy"]["verdicts"] == by[SMALL]["verdicts"]
+    again = await run_nightly(sm, arena.queue, arena.blobs, timeout_s=300)
+    assert next(o for o in again if o.bench_version == bench.version).status == "unchanged"
+
+    payload = {"rows": [{"model": LARGE, "rating": 1050.0, "ci_lower": 1000.0,
+                         "ci_upper": 1100.0}, {"model": SMALL, "rating": 950.0,
+                                               "ci_lower": 900.0, "ci_upper": 990.0}]}
+    files = await export_files(sm, payload)
+    doc = json.loads(files[f"bench/{bench.version}.json"])
+    assert doc["agreement"]["models"] == [LARGE, SMALL] and doc["anchor"] == MEDIUM
+
+    models_file = tmp_path / "models.yaml"
+    models_file.write_text(yaml.safe_dump({"models": [
+        {"name": n, "backend": "transformers", "path": str(p)} for n, p in DEMO.items()]}))
+    app = create_app(Settings(database_url=str(sm.kw["bind"].url.render_as_string(
+        hide_password=False)), redis_url=None, data_dir=tmp_path, models_file=models_file,
+        moderation_enabled=False, secret_key="bench-tests-secret-0123456789",
+        ip_hash_salt="bench-salt"))
+    transport = httpx.ASGITransport(app=app)
+    async with (app.router.lifespan_context(app),
+                httpx.AsyncClient(transport=transport, base_url="http://testserver") as client):
+        page = await client.get("/leaderboard")
+        assert '<option value="bench">Bench</option>' in page.text
+        tab = await client.get("/leaderboard", params={"kind": "bench"})
+    assert tab.status_code == 200 and 'id="bench-table"' in tab.text
+    assert f"VisionArena-Bench {bench.version}" in tab.text
+    assert "shapes-small-copy" in tab.text and 'id="bench-agreement"' in tab.text
