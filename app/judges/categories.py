@@ -660,7 +660,14 @@ async def apply_run(session: AsyncSession, run_id: uuid.UUID) -> AppliedRun | No
     switched, kept = await _switch(session, battles, version,
                                    since if since.tzinfo else since.replace(tzinfo=UTC))
     await session.commit()
-    await close_if_complete(session, run_id)
+    progress = await close_if_complete(session, run_id)
+    if progress.queued + progress.running == 0:
+        # Every label is decided: the run is done even when a later run adopted (and so
+        # took over) some of its judgments, which leaves it with fewer than it submitted.
+        await session.execute(update(JudgeRun).where(
+            JudgeRun.id == run_id, JudgeRun.status == "running")
+            .values(status="done", finished_at=datetime.now(UTC)))
+        await session.commit()
     counts = {d: len(v) for d, v in decided.items()}
     log.info("category run %s applied: %s; %d battles switched, %d kept a newer labelling",
              run_id, counts, switched, kept)

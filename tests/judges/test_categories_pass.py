@@ -219,7 +219,7 @@ async def test_a_pass_labels_new_battles_through_the_worker_and_a_real_model(
     blobs = LocalBlobStore(tmp_path / "blobs")
     queue = MemoryQueue()
     if TRAINED:
-        judge, path, cset, n = "shapes-judge", SHAPES_JUDGE, load_category_set(DEMO_SET), 30
+        judge, path, cset, n = "shapes-judge", SHAPES_JUDGE, load_category_set(DEMO_SET), 20
     else:
         # VisionArena's set, one category of each kind of input (a CPU-friendly subset)
         full = default_set()
@@ -286,8 +286,11 @@ async def test_a_pass_labels_new_battles_through_the_worker_and_a_real_model(
     agree = sum((lb.decision == "yes") == TRUTH[lb.category](truth[lb.battle_id].question,
                                                              truth[lb.battle_id].scene)
                 for lb in judged) / len(judged)
+    # The card's agreement per category (balanced items), weighted as these labels are.
+    by_kind = measured.get("by_kind", {})
+    expected = sum(by_kind.get(lb.category, measured["agreement"]) for lb in judged) / len(judged)
     assert parsed_rate >= measured.get("parse_rate", 1.0) - 0.1
-    assert abs(agree - measured["agreement"]) <= 0.15, (agree, measured)
+    assert abs(agree - expected) <= 0.15, (agree, expected, measured)
     for battle_id, names in categories.items():
         yes = sorted(lb.category for lb in labels
                      if lb.battle_id == battle_id and lb.decision == "yes")
@@ -449,6 +452,11 @@ async def test_a_new_template_version_keeps_the_old_labels_until_its_run_has_fin
     await answer(sm, older.run_id, lambda j: decision(False))
     (applied,) = await apply(older.run_id)
     assert (applied.switched, applied.kept) == (0, 6)
+    async with sm() as session:  # the later run took over the image judgments: both done
+        statuses = (await session.scalars(select(JudgeRun.status).where(
+            JudgeRun.id.in_([older.run_id, newer.run_id])))).all()
+        assert (await run_progress(session, older.run_id)).total == 2
+    assert statuses == ["done", "done"]
     # (the image question did not change: its judgments, unparsable one included, are reused)
     assert await battle_categories(sm, ids) == {
         b: ["counting"] if b == garbage_image else ["busy", "counting"] for b in ids}
