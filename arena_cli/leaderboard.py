@@ -151,6 +151,7 @@ def export(
 ) -> None:
     """Export one date: snapshot in the DB and OUT/<date>/ with JSON, CSV, plots, HTML,
     battles.parquet and manifest.json. Safe to run from several hosts (one wins)."""
+    from app.bench.nightly import export_extra
     from workers.export import ExportProgress, export_date
 
     target = _parse_day(day)
@@ -175,6 +176,7 @@ def export(
                 sessionmaker, target, root, params=params, force=force,
                 progress=ExportProgress(fit=_fit_hook(progress, fit), files=on_file,
                                         stage=on_stage),
+                extras=[export_extra],
             )
             progress.update(stage, completed=3, note=outcome.status)
             progress.update(files, total=progress.tasks[files].completed)
@@ -203,6 +205,7 @@ def scheduler(
     and the periodic category pass when the registry configures one."""
     import signal
 
+    from app.bench.nightly import export_extra
     from app.config import get_settings
     from workers.categorizer import run_categorizer_process
     from workers.export import run_scheduler
@@ -224,11 +227,29 @@ def scheduler(
         # Beside the nightly export, the periodic category pass (off without a judge that
         # sets options.categories in the registry, or without Redis to reach it).
         await asyncio.gather(
-            run_scheduler(sessionmaker, root, at=run_at, params=params, stop=stop),
+            run_scheduler(sessionmaker, root, at=run_at, params=params, stop=stop,
+                          extras=[export_extra], after_export=_bench_hooks(sessionmaker)),
             run_categorizer_process(get_settings(), sessionmaker, stop),
         )
 
     _with_db(go)
+
+
+def _bench_hooks(sessionmaker: Any) -> list[Any]:
+    """The bench's nightly part (answer and judge new models, recompute agreement) after
+    each export; it needs the workers, so only with Redis."""
+    from app.bench.nightly import nightly_hook
+    from app.config import get_settings
+    from app.queue import make_queue
+    from app.storage.blobs import LocalBlobStore
+
+    settings = get_settings()
+    if not settings.redis_url:
+        logging.getLogger("arena.bench").info("no Redis: the nightly bench run is off")
+        return []
+    queue = make_queue(settings.redis_url, prefix=settings.redis_prefix,
+                       lease_ms=settings.lease_ms)
+    return [nightly_hook(sessionmaker, queue, LocalBlobStore(settings.blobs_path))]
 
 
 def register(cli: typer.Typer) -> None:

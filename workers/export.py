@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -20,13 +20,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from app.leaderboard.compute import LeaderboardParams
+from app.leaderboard.compute import LeaderboardParams, LeaderboardRun
 from app.leaderboard.export import render_export_plots, snapshot_svgs, write_export
 from app.leaderboard.export_runs import claim_export, fail_export, finish_export, new_owner
 from app.leaderboard.pipeline import compute_run
 from app.leaderboard.snapshots import store_run
 
 log = logging.getLogger("arena.export")
+
+# More files for a date's export, computed from the same run (the bench's results with their
+# agreement against this leaderboard): relative path -> bytes.
+ExtraFiles = Callable[[async_sessionmaker, LeaderboardRun], Awaitable[dict[str, bytes]]]
 
 
 @dataclass
@@ -60,6 +64,7 @@ async def export_date(
     force: bool = False,
     progress: ExportProgress | None = None,
     stale_after: timedelta = timedelta(hours=2),
+    extras: Sequence[ExtraFiles] = (),
 ) -> ExportOutcome:
     """Export one date unless another run holds it or (without ``force``) it is done."""
     progress = progress or ExportProgress()
@@ -78,10 +83,13 @@ async def export_date(
         plots = await asyncio.to_thread(render_export_plots, run)
         async with sessionmaker() as session:
             await store_run(session, run, source="export", plots=snapshot_svgs(plots))
+        extra_files: dict[str, bytes] = {}
+        for extra in extras:
+            extra_files.update(await extra(sessionmaker, run))
         if progress.stage:
             progress.stage("writing files")
         manifest = await asyncio.to_thread(write_export, run, out_root, day, plots=plots,
-                                           progress=progress.files)
+                                           progress=progress.files, extra_files=extra_files)
         out_dir = out_root / day.isoformat()
         async with sessionmaker() as session:
             await finish_export(session, day, owner, out_dir=str(out_dir), manifest=manifest)
@@ -114,15 +122,26 @@ async def run_scheduler(
     stop: asyncio.Event | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     retry_after_s: float = 600.0,
+    extras: Sequence[ExtraFiles] = (),
+    after_export: Sequence[Callable[[ExportOutcome], Awaitable[object]]] = (),
 ) -> None:
     """Export the due date (catching up after downtime), then sleep until ``at`` UTC.
-    A failed export is retried after ``retry_after_s``; a date already done is skipped."""
+    A failed export is retried after ``retry_after_s``; a date already done is skipped.
+    ``after_export`` hooks run after each export that was done here (the bench's nightly
+    part); a failing hook is logged and does not fail the export."""
     stop = stop or asyncio.Event()
     while not stop.is_set():
         day = due_day(now(), at)
         wait: float
         try:
-            await export_date(sessionmaker, day, out_root, params=params)
+            outcome = await export_date(sessionmaker, day, out_root, params=params,
+                                        extras=extras)
+            if outcome.status == "done":
+                for hook in after_export:
+                    try:
+                        await hook(outcome)
+                    except Exception:
+                        log.exception("after-export hook %r failed", hook)
             wait = max(1.0, (next_run(now(), at) - now()).total_seconds())
         except Exception:
             log.exception("export of %s failed; retrying in %.0f s", day, retry_after_s)

@@ -128,3 +128,23 @@ async def export_files(sessionmaker: async_sessionmaker,
     return {f"bench/{r.bench_version}.json":
             (json.dumps(result_json(r, arena_payload), indent=2, sort_keys=True) + "\n")
             .encode() for r in results}
+
+
+async def export_extra(sessionmaker: async_sessionmaker, run: Any) -> dict[str, bytes]:
+    """The nightly export's bench files (``workers.export.ExtraFiles``): every bench's
+    latest result, its agreement recomputed against the default overall board of the
+    leaderboard run being exported."""
+    board = run.board("default") if run is not None else None
+    return await export_files(sessionmaker, board.payload if board is not None else None)
+
+
+def nightly_hook(sessionmaker: async_sessionmaker, queue: JobQueue, blobs: LocalBlobStore,
+                 *, timeout_s: float | None = 6 * 3600.0) -> Any:
+    """An after-export hook for the scheduler: the bench's nightly part."""
+    async def hook(_outcome: object) -> list[NightlyOutcome]:
+        outcomes = await run_nightly(sessionmaker, queue, blobs, timeout_s=timeout_s)
+        for o in outcomes:
+            log.info("bench %s: %s %s", o.bench_version, o.status, ", ".join(o.new_models))
+        return outcomes
+
+    return hook

@@ -15,7 +15,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -87,9 +87,12 @@ def snapshot_svgs(plots: RenderedPlots) -> dict[tuple[str, str], dict[str, str]]
 
 def write_export(run: LeaderboardRun, out_root: Path, day: date, *,
                  plots: RenderedPlots | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None,
+                 extra_files: Mapping[str, bytes] | None = None) -> dict[str, Any]:
     """Write ``out_root/<day>/`` and return the manifest (also written as manifest.json).
-    ``plots`` from ``render_export_plots`` (rendered here when not given)."""
+    ``plots`` from ``render_export_plots`` (rendered here when not given); ``extra_files``
+    (relative path -> bytes, e.g. the bench's ``bench/<version>.json``) are written too and
+    listed in the manifest like every other file."""
     def step(label: str) -> None:
         if progress is not None:
             progress(label)
@@ -135,6 +138,14 @@ def write_export(run: LeaderboardRun, out_root: Path, day: date, *,
 
     n_rows = write_battles_parquet(run.kept, tmp / "battles.parquet")
     step("battles.parquet")
+
+    for rel, data in sorted((extra_files or {}).items()):
+        target = (tmp / rel).resolve()
+        if tmp.resolve() not in target.parents or rel == "manifest.json":
+            raise ValueError(f"extra export file {rel!r} is outside the export folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        step(rel)
 
     files = {
         str(p.relative_to(tmp)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}

@@ -271,6 +271,16 @@ async def test_nightly_adds_new_models_and_the_page_and_export_show_the_bench(
     files = await export_files(sm, payload)
     doc = json.loads(files[f"bench/{bench.version}.json"])
     assert doc["agreement"]["models"] == [LARGE, SMALL] and doc["anchor"] == MEDIUM
+    # the nightly export carries it, listed in its manifest
+    from datetime import date
+
+    from app.bench.nightly import export_extra
+    from workers.export import export_date
+
+    out = await export_date(sm, date(2026, 11, 2), tmp_path / "exports",
+                            extras=[export_extra])
+    rel = f"bench/{bench.version}.json"
+    assert rel in out.manifest["files"] and (out.out_dir / rel).is_file()  # type: ignore[operator]
 
     models_file = tmp_path / "models.yaml"
     models_file.write_text(yaml.safe_dump({"models": [
