@@ -243,9 +243,6 @@ def runs(
     kind: Annotated[str | None, typer.Option(help="only runs of this kind")] = None,
 ) -> None:
     """List the latest runs: progress, tokens (prompt + completion) and failures."""
-    from rich.console import Console
-    from rich.table import Table
-
     from app.admin.judge_runs import list_run_views
 
     async def go(settings: Any, sessionmaker: Any) -> list[Any]:
@@ -256,16 +253,14 @@ def runs(
     if not rows:
         typer.echo("no judge runs yet")
         return
-    table = Table(title="Judge runs (newest first)")
-    for col in ("Run", "Created (UTC)", "Kind", "Status", "Progress", "Tokens", "Failed",
-                "Unparsable", "Label"):
-        table.add_column(col)
+    typer.echo(f"{'run':<8}  {'created (UTC)':<14}  {'kind':<12}  {'status':<7}  "
+               f"{'finished':>8}  {'tokens':>7}  {'failed':>6}  {'unparsable':>10}  label")
     for r in rows:
         p = r.progress
-        table.add_row(str(r.id), r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.kind, r.status,
-                      f"{p.finished}/{p.total} ({p.percent:g}%)", str(r.tokens), str(p.failed),
-                      str(p.parse_failures), r.label)
-    Console().print(table)
+        typer.echo(f"{str(r.id)[:8]}  {r.created_at:%m-%d %H:%M:%S}  {r.kind[:12]:<12}  "
+                   f"{r.status:<7}  {f'{p.finished}/{p.total}':>8}  {r.tokens:>7}  "
+                   f"{p.failed:>6}  {p.parse_failures:>10}  {r.label}")
+    typer.echo("(RUN: an id prefix is enough for `arena judge show RUN`)")
 
 
 @app.command("show")
@@ -283,10 +278,10 @@ def show(
     async def go(settings: Any, sessionmaker: Any) -> Any:
         async with sessionmaker() as session:
             found = await find_run(session, run)
-        p = await follow_run(sessionmaker, found.id, description=found.label[:60],
-                             poll_s=0.5 if follow else 0.0, timeout_s=None if follow else 0.0)
-        if follow and p.complete:
-            note = await apply_if_categories(sessionmaker, found)
+        if follow:
+            p = await follow_run(sessionmaker, found.id, description=found.label[:60],
+                                 timeout_s=timeout)
+            note = await apply_if_categories(sessionmaker, found) if p.complete else None
             if note:
                 typer.echo(note)
         async with sessionmaker() as session:
