@@ -46,7 +46,7 @@ async def _resolve(settings: Any, sessionmaker: Any, judge: str | None, set_ref:
     judge = judge or (config.judge if config else None)
     if judge is None:
         raise CliFailure("no judge: pass --judge, or set options.categories on a judge model "
-                         "in the registry (models.yaml)")
+                         "in the registry (models.yaml; the arena syncs it when it starts)")
     same = config is not None and config.judge == judge
     cset = load_category_set(set_ref or (config.set if same else DEFAULT_SET),
                              base_dirs=set_search_dirs(settings.models_file),
