@@ -119,7 +119,7 @@ class LoadResult:
     db: dict[str, Any] = field(default_factory=dict)
 
     def error(self, visitor: int, kind: str, what: str, detail: str) -> None:
-        self.errors.append(LoadError(visitor, kind, what, detail[:500]))
+        self.errors.append(LoadError(visitor, kind, what, detail[:1500]))
 
     @property
     def error_kinds(self) -> Counter[str]:
@@ -218,9 +218,17 @@ class _Stream:
     final: dict[str, str] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
     live_done: set[str] = field(default_factory=set)  # done right after deltas, same conn
+    trail: list[str] = field(default_factory=list)  # what came, compressed (for errors)
     end: dict[str, Any] | None = None
     first_text_at: float | None = None
     last_id: str | None = None
+
+    def note(self, what: str) -> None:
+        if self.trail and self.trail[-1].split(" x")[0] == what:
+            base, _, n = self.trail[-1].partition(" x")
+            self.trail[-1] = f"{base} x{int(n or 1) + 1}"
+        else:
+            self.trail.append(what)
 
 
 @dataclass
@@ -419,6 +427,7 @@ class Visitor:
     async def _connect(self, path: str, state: _Stream, reload_after: int | None) -> str:
         """One connection: 'end', 'reload' (dropped on purpose), 'closed' or 'error'."""
         headers = {"Last-Event-ID": state.last_id} if state.last_id else {}
+        state.note(f"connect({state.last_id or ''})")
         timeout = httpx.Timeout(self.cfg.request_timeout_s, read=self.cfg.stream_timeout_s)
         deltas_here = 0
         sides_with_deltas: set[str] = set()
@@ -442,6 +451,7 @@ class Visitor:
                             return "end"
                         if event in ("a", "b"):
                             kind = data.get("type")
+                            state.note(f"{event}:{kind}")
                             if kind == "delta":
                                 if state.first_text_at is None:
                                     state.first_text_at = time.perf_counter()
@@ -488,13 +498,16 @@ class Visitor:
                 continue
             if side in state.live_done and streamed != final:
                 self.result.error(self.index, "stream", what,
-                                  f"side {side}: deltas {streamed[:80]!r} are not the answer "
-                                  f"{final[:80]!r}")
+                                  f"side {side}: the deltas ({len(streamed)} chars) are not "
+                                  f"the answer ({len(final)} chars; "
+                                  f"{'a prefix' if final.startswith(streamed) else 'differ'}); "
+                                  f"events {' '.join(state.trail)}")
                 ok = False
             elif not final.startswith(streamed):
                 self.result.error(self.index, "stream", what,
-                                  f"side {side}: deltas {streamed[:80]!r} do not start the "
-                                  f"answer {final[:80]!r}")
+                                  f"side {side}: the deltas ({len(streamed)} chars) do not "
+                                  f"start the answer ({len(final)} chars); "
+                                  f"events {' '.join(state.trail)}")
                 ok = False
         if ok and not (state.end or {}).get("can_vote"):
             self.result.error(self.index, "vote-refused", what,
