@@ -147,58 +147,60 @@ def main() -> None:
     from app.tinyvlm.build import build_tiny_llava
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    print(f"building two tiny models in {tmp} ...", flush=True)
-    models = {MODELS[0]: build_tiny_llava(tmp / "alpha", seed=1),
-              MODELS[1]: build_tiny_llava(tmp / "beta", seed=2)}
-    registry = write_registry(tmp / "models.yaml", models, args.tokens, args.concurrency)
-    data = tmp / "data"
-    data.mkdir()
-
-    db_name = f"arena_load_{uuid.uuid4().hex[:8]}"
-    prefix = f"bench-load:{uuid.uuid4().hex[:6]}:"
-    if args.stack == "services":
-        asyncio.run(_pg(f'CREATE DATABASE "{db_name}"'))
-        base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        db_url = f"{base}/{db_name}"
-        stack: ArenaStack = services_stack(db_url, REDIS_URL, prefix, registry, data,
-                                           **arena_env(args))
-    else:
-        db_url = f"sqlite+aiosqlite:///{data / 'arena.db'}"
-        stack = embedded_stack(registry, data, **arena_env(args))
-
-    load_before = load_average()
     try:
-        if args.stack == "services":
-            upgrade(db_url)
-        print(f"starting the {args.stack} stack ...", flush=True)
-        stack.start_web(*(["--embedded-workers"] if args.stack == "embedded" else []))
-        if args.stack == "services":
-            for i, name in enumerate(MODELS):
-                stack.start_worker(f"worker-{i}", name)
-        stack.wait_models_online(list(MODELS), timeout=300)
-        cfg = LoadConfig(
-            base_url=stack.url, visitors=args.visitors, duration_s=args.minutes * 60,
-            follow_up_p=args.follow_up, reload_p=args.reload, think_s=tuple(args.think),
-            ramp_s=min(10.0, args.minutes * 6), stream_timeout_s=args.stream_timeout,
-            grace_s=args.stream_timeout + 30, seed=args.seed,
-        )
-        print(f"running {args.visitors} visitors for {args.minutes:g} min ...", flush=True)
-        cpu_before = process_cpu(stack)
-        result = asyncio.run(run_load(cfg))
-        cpu_used = {k: v - cpu_before[k] for k, v in process_cpu(stack).items()}
-        load_after = load_average()
-        asyncio.run(verify_database(result, db_url, settle_s=120))
-    finally:
-        stack.stop()
-        if args.stack == "services":
-            asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-            import redis
+        print(f"building two tiny models in {tmp} ...", flush=True)
+        models = {MODELS[0]: build_tiny_llava(tmp / "alpha", seed=1),
+                  MODELS[1]: build_tiny_llava(tmp / "beta", seed=2)}
+        registry = write_registry(tmp / "models.yaml", models, args.tokens, args.concurrency)
+        data = tmp / "data"
+        data.mkdir()
 
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
-            client.close()
+        db_name = f"arena_load_{uuid.uuid4().hex[:8]}"
+        prefix = f"bench-load:{uuid.uuid4().hex[:6]}:"
+        if args.stack == "services":
+            asyncio.run(_pg(f'CREATE DATABASE "{db_name}"'))
+            base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            db_url = f"{base}/{db_name}"
+            stack: ArenaStack = services_stack(db_url, REDIS_URL, prefix, registry, data,
+                                               **arena_env(args))
+        else:
+            db_url = f"sqlite+aiosqlite:///{data / 'arena.db'}"
+            stack = embedded_stack(registry, data, **arena_env(args))
+
+        load_before = load_average()
+        try:
+            if args.stack == "services":
+                upgrade(db_url)
+            print(f"starting the {args.stack} stack ...", flush=True)
+            stack.start_web(*(["--embedded-workers"] if args.stack == "embedded" else []))
+            if args.stack == "services":
+                for i, name in enumerate(MODELS):
+                    stack.start_worker(f"worker-{i}", name)
+            stack.wait_models_online(list(MODELS), timeout=300)
+            cfg = LoadConfig(
+                base_url=stack.url, visitors=args.visitors, duration_s=args.minutes * 60,
+                follow_up_p=args.follow_up, reload_p=args.reload, think_s=tuple(args.think),
+                ramp_s=min(10.0, args.minutes * 6), stream_timeout_s=args.stream_timeout,
+                grace_s=args.stream_timeout + 30, seed=args.seed,
+            )
+            print(f"running {args.visitors} visitors for {args.minutes:g} min ...", flush=True)
+            cpu_before = process_cpu(stack)
+            result = asyncio.run(run_load(cfg))
+            cpu_used = {k: v - cpu_before[k] for k, v in process_cpu(stack).items()}
+            load_after = load_average()
+            asyncio.run(verify_database(result, db_url, settle_s=120))
+        finally:
+            stack.stop()
+            if args.stack == "services":
+                asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+                import redis
+
+                client = redis.Redis.from_url(REDIS_URL)
+                keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+                if keys:
+                    client.delete(*keys)
+                client.close()
+    finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
 
