@@ -202,6 +202,7 @@ class StreamWatcher:
         self.path = f"/api/battles/{battle_id}/stream" + ("" if turn is None else f"?turn={turn}")
         self.events: list[SSEEvent] = []
         self.times: list[float] = []  # time.monotonic() when each event came
+        self.connection_of: list[int] = []  # the index in `connections` of each event
         self.connections: list[dict[str, Any]] = []
         self.last_event_id: str | None = None
         self.ended = threading.Event()
@@ -247,6 +248,7 @@ class StreamWatcher:
                     event = SSEEvent(current["event"], current.get("id"),
                                      json.loads(current.get("data", "{}")))
                     self.times.append(time.monotonic())
+                    self.connection_of.append(len(self.connections) - 1)
                     self.events.append(event)
                     record["events"] += 1
                     if event.id:
@@ -309,11 +311,8 @@ class StreamWatcher:
 
     def timeline(self) -> str:
         """Every event with its connection, id and size: for failure messages."""
-        lines, connection = [], 0
-        for count, e in enumerate(self.snapshot()):
-            while (connection < len(self.connections)
-                   and count >= sum(c["events"] for c in self.connections[:connection + 1])):
-                connection += 1
+        lines = []
+        for connection, e in zip(list(self.connection_of), self.snapshot(), strict=False):
             extra = {k: v for k, v in e.data.items() if k not in ("text", "html")}
             size = len(e.data.get("text") or "")
             lines.append(f"  conn {connection} {e.event} {extra} id={e.id} text={size}")
@@ -352,17 +351,19 @@ class StreamWatcher:
                 )
         return texts["final"]  # type: ignore[return-value]
 
-    @staticmethod
-    def _streamed_whole(events: list[SSEEvent], side: str) -> bool:
-        """True when the side's final answer came as a `done` right after its deltas of the
-        same connection sequence (it was live), not as a snapshot on a fresh connection
-        that the deltas of an earlier one had only partly covered."""
-        datas = [e.data for e in events if e.event == side]
-        dones = [i for i, d in enumerate(datas) if d.get("type") == "done"]
-        if not dones:
+    def _streamed_whole(self, events: list[SSEEvent], side: str) -> bool:
+        """True when the side's answer was live on the connection that finished it (deltas
+        of that side came on it before its `done`), so the deltas must be the whole answer.
+        A `done` that opens a reconnection is the relay's snapshot of a side that finished
+        meanwhile: the deltas before it only have to be its start."""
+        connection_of = list(self.connection_of)
+        done_at = next((i for i, e in enumerate(events)
+                        if e.event == side and e.data.get("type") == "done"), None)
+        if done_at is None:
             return False
-        first_done = dones[0]
-        return any(d.get("type") == "delta" for d in datas[:first_done])
+        return any(e.event == side and e.data.get("type") == "delta"
+                   and connection_of[i] == connection_of[done_at]
+                   for i, e in enumerate(events[:done_at]))
 
 
 def _compress(kinds: list[str]) -> list[str]:
