@@ -153,9 +153,18 @@ class MemoryQueue:
         return out
 
     async def read(self, cursors: dict[str, str], block_ms: int) -> list[QueueEvent]:
+        """Like XREAD BLOCK: returns as soon as one of *these* streams has news, or empty
+        after `block_ms` (a wake-up for another stream is not an answer)."""
         events = self._collect(cursors)
-        if not events and block_ms:
-            await self._wait(block_ms)
+        if events or not block_ms:
+            return events
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + block_ms / 1000
+        while not events:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            await self._wait(int(left * 1000) or 1)
             events = self._collect(cursors)
         return events
 

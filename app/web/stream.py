@@ -101,6 +101,7 @@ async def relay_turn(
         if await request.is_disconnected():
             return
         pending = {str(g.id): cursors[s] for s, g in gens.items() if s not in finished}
+        finals: dict[str, dict[str, Any]] = {}
         try:
             events = await state.queue.read(
                 pending, block_ms=int(state.settings.sse_ping_s * 1000))
@@ -116,6 +117,17 @@ async def relay_turn(
             yield sse("status", {"type": "unavailable", "message": OUTAGE_MESSAGE})
             await asyncio.sleep(1.0)
             continue
+        if not events and finals:
+            # Final in the database: the stream may still hold its last deltas (they were
+            # published just before the save). Send those first; the answer alone only when
+            # the stream has nothing more (it expired, or Redis lost it).
+            try:
+                events = await state.queue.read(
+                    {g: cursors[by_id[g]] for g in finals}, block_ms=0)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                events = []
         if not events:
             for generation_id, payload in finals.items():
                 finished.add(by_id[generation_id])
