@@ -28,6 +28,7 @@ from app.judges.templates import (
 from app.storage.blobs import BlobNotFound, LocalBlobStore
 from workers import judgment_store
 from workers.engines.base import ChatMessage, Engine, Finished, GenerationRequest, TextDelta
+from workers.engines.priority import BATCH
 from workers.judgment_store import JudgmentContext
 
 IMAGE_KEY = "$image_sha256"  # how app.judges.inputs.canonical_inputs writes an image
@@ -85,6 +86,7 @@ async def run_judgment(
         top_p=float(sampling.get("top_p", 1.0)),
         seed=sampling.get("seed"),
         request_id=f"judgment-{ctx.id}-{ctx.attempt}",
+        priority=BATCH,
     )
     start = time.monotonic()
     parts: list[str] = []

@@ -254,7 +254,11 @@ class Worker:
                                           lane="batch")
             if jobs:
                 return jobs
-        return await self.queue.claim(self.model, self.worker_id, free, 500)
+        # While judgments run, look again soon: one finishing frees a batch slot, and that
+        # must not wait for a live job to arrive (it capped judge throughput).
+        batch_running = any(lane == "batch" for lane, _ in self._in_flight)
+        return await self.queue.claim(self.model, self.worker_id, free,
+                                      50 if batch_running else 500)
 
     async def _drain_in_flight(self) -> None:
         if self._in_flight:

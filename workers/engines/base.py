@@ -31,6 +31,9 @@ class GenerationRequest:
     top_p: float = 1.0
     seed: int | None = None
     request_id: str = ""
+    # 0: a visitor is waiting (battles); 1: batch work (judges, bench answers). Engines that
+    # queue requests serve lower values first.
+    priority: int = 0
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from workers.engines.base import (
     GenerationRequest,
     TextDelta,
 )
+from workers.engines.priority import PriorityGate
 from workers.engines.vllm_engine import decode_image, template_messages
 
 _END = object()  # end of a generation's stream on the asyncio queue
@@ -93,6 +94,7 @@ class TransformersEngine:
         self._processor: Any = None
         self._tokenizer: Any = None
         self._executor: ThreadPoolExecutor | None = None
+        self._gate = PriorityGate()
 
     async def start(self) -> None:
         if self._model is not None:
@@ -125,7 +127,13 @@ class TransformersEngine:
             raise RuntimeError("TransformersEngine.generate called before start()")
         loop = asyncio.get_running_loop()
         job = _Job(request=request, loop=loop, queue=asyncio.Queue())
-        future = loop.run_in_executor(self._executor, self._run, job)
+        await self._gate.acquire(request.priority)  # battles before judge calls
+        try:
+            future = loop.run_in_executor(self._executor, self._run, job)
+        except BaseException:
+            self._gate.release()
+            raise
+        future.add_done_callback(lambda _f: self._gate.release())
         try:
             while True:
                 item = await job.queue.get()

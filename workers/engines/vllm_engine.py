@@ -50,7 +50,10 @@ CPU_DEFAULTS: dict[str, Any] = {
     "max_num_seqs": 32,
     "dtype": "float32",
 }
-DEFAULTS: dict[str, Any] = {"limit_mm_per_prompt": {"image": 1}, "disable_log_stats": True}
+# Priority scheduling: a battle's request (priority 0) is scheduled before queued judge
+# calls (priority 1), so batch work does not delay a visitor's first token.
+DEFAULTS: dict[str, Any] = {"limit_mm_per_prompt": {"image": 1}, "disable_log_stats": True,
+                            "scheduling_policy": "priority"}
 _FINISH_REASONS = {"stop": "stop", "length": "length"}  # vLLM also says "abort", "error"
 
 
@@ -166,7 +169,7 @@ class VLLMEngine:
         prompt_tokens = 0
         completion_tokens = 0
         finish_reason: str | None = None
-        stream = self._engine.generate(prompt, params, request_id)
+        stream = self._engine.generate(prompt, params, request_id, priority=request.priority)
         async with contextlib.aclosing(stream):  # closing aborts the request in vLLM
             async for output in stream:
                 if output.prompt_token_ids is not None:
