@@ -185,45 +185,60 @@ class StaleGeneration:
     attempts: int
 
 
-async def unfinished_before(
-    session: AsyncSession, model: str, grace_s: float
+async def unfinished_rows(
+    session: AsyncSession, table: Any, owner: Any, model: str, grace_s: float
 ) -> list[StaleGeneration]:
-    """Unfinished generations of `model` whose status has not changed for `grace_s`."""
+    """Unfinished rows of `table` (generations or judgments) of `model` (`owner` is the
+    column naming it) whose status has not changed for `grace_s`."""
     cutoff = _now() - timedelta(seconds=grace_s)
     rows = await session.execute(
-        select(Generation.id, Generation.status, Generation.attempts)
-        .where(Generation.model == model, Generation.status.in_(UNFINISHED),
-               Generation.status_at < cutoff)
-        .order_by(Generation.status_at)
+        select(table.id, table.status, table.attempts)
+        .where(owner == model, table.status.in_(UNFINISHED), table.status_at < cutoff)
+        .order_by(table.status_at)
     )
     await session.commit()
     return [StaleGeneration(*r) for r in rows]
 
 
-async def recover(
-    session: AsyncSession, gen: StaleGeneration, *, max_attempts: int, reason: str
+async def recover_row(
+    session: AsyncSession, table: Any, row: StaleGeneration, *, max_attempts: int,
+    reason: str,
 ) -> str | None:
-    """Make a generation that no queue holds runnable again, or fail it when it has had
-    its attempts. Conditional on what the sweeper saw, so a worker that moved it on in the
-    meantime wins. Returns "requeued", "failed" or None (it changed meanwhile)."""
-    seen = and_(Generation.id == gen.id, Generation.status == gen.status,
-                Generation.attempts == gen.attempts)
-    give_up = gen.attempts >= max_attempts
+    """Make a row that no queue holds runnable again, or fail it when it has had its
+    attempts. Conditional on what the sweeper saw, so a worker that moved it on in the
+    meantime wins. Returns "requeued", "failed" or None (it changed meanwhile); the caller
+    commits."""
+    seen = and_(table.id == row.id, table.status == row.status, table.attempts == row.attempts)
+    give_up = row.attempts >= max_attempts
     values: dict[str, Any] = (
-        dict(status="failed", error=f"{reason}; gave up after {gen.attempts} attempts",
+        dict(status="failed", error=f"{reason}; gave up after {row.attempts} attempts",
              finished_at=_now())
         if give_up else dict(status="queued")
     )
-    row = (
+    found = (
         await session.execute(
-            update(Generation).where(seen).values(status_at=_now(), **values)
-            .returning(Generation.id)
+            update(table).where(seen).values(status_at=_now(), **values).returning(table.id)
         )
     ).first()
-    if row is not None and gen.status == "running":
-        await _end_attempt(session, gen.id, gen.attempts, "failed" if give_up else "superseded",
-                           reason)
-    await session.commit()
-    if row is None:
+    if found is None:
         return None
     return "failed" if give_up else "requeued"
+
+
+async def unfinished_before(
+    session: AsyncSession, model: str, grace_s: float
+) -> list[StaleGeneration]:
+    return await unfinished_rows(session, Generation, Generation.model, model, grace_s)
+
+
+async def recover(
+    session: AsyncSession, gen: StaleGeneration, *, max_attempts: int, reason: str
+) -> str | None:
+    """`recover_row` for a generation, recording how its running attempt ended."""
+    outcome = await recover_row(session, Generation, gen, max_attempts=max_attempts,
+                                reason=reason)
+    if outcome is not None and gen.status == "running":
+        await _end_attempt(session, gen.id, gen.attempts,
+                           "failed" if outcome == "failed" else "superseded", reason)
+    await session.commit()
+    return outcome

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.judge_tables import Judgment
-from workers.job_store import UNFINISHED, StaleGeneration
+from workers.job_store import UNFINISHED, StaleGeneration, recover_row, unfinished_rows
 
 
 @dataclass(frozen=True)
@@ -106,35 +106,13 @@ async def requeue(
 async def unfinished_before(
     session: AsyncSession, model: str, grace_s: float
 ) -> list[StaleGeneration]:
-    cutoff = _now() - timedelta(seconds=grace_s)
-    rows = await session.execute(
-        select(Judgment.id, Judgment.status, Judgment.attempts)
-        .where(Judgment.judge_model == model, Judgment.status.in_(UNFINISHED),
-               Judgment.status_at < cutoff)
-        .order_by(Judgment.status_at)
-    )
-    await session.commit()
-    return [StaleGeneration(*r) for r in rows]
+    return await unfinished_rows(session, Judgment, Judgment.judge_model, model, grace_s)
 
 
 async def recover(
-    session: AsyncSession, gen: StaleGeneration, *, max_attempts: int, reason: str
+    session: AsyncSession, row: StaleGeneration, *, max_attempts: int, reason: str
 ) -> str | None:
-    seen = and_(Judgment.id == gen.id, Judgment.status == gen.status,
-                Judgment.attempts == gen.attempts)
-    give_up = gen.attempts >= max_attempts
-    values: dict[str, Any] = (
-        dict(status="failed", error=f"{reason}; gave up after {gen.attempts} attempts",
-             finished_at=_now())
-        if give_up else dict(status="queued")
-    )
-    row = (
-        await session.execute(
-            update(Judgment).where(seen).values(status_at=_now(), **values)
-            .returning(Judgment.id)
-        )
-    ).first()
+    outcome = await recover_row(session, Judgment, row, max_attempts=max_attempts,
+                                reason=reason)
     await session.commit()
-    if row is None:
-        return None
-    return "failed" if give_up else "requeued"
+    return outcome
