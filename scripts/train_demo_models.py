@@ -1,8 +1,9 @@
 """Train the demo's LLaVA models on the shapes world, on the CPU, and ship them.
 
-Three models of one architecture (CLIP vision tower + Llama text model, as in
+Five models of one architecture family (CLIP vision tower + Llama text model, as in
 `app.tinyvlm`) with different capacities and training budgets, so their held-out accuracies
-differ clearly and the arena's leaderboard has a known right order. Everything is seeded.
+differ clearly and the arena's leaderboard (and the judge's bench) has a known right order.
+Everything is seeded. The demo judge is trained by scripts/train_demo_judge.py.
 Each model lands in `models/demo/<name>/` with a MODEL_CARD.md and `eval.json`.
 
     .venv/bin/python scripts/train_demo_models.py [--only shapes-small] [--out models/demo]
@@ -68,11 +69,34 @@ RECIPES = [
               text_kv_heads=1),
         steps=5000, lr=3e-3, seed=33,
     ),
+    # Added for the judges issue: ranking agreement over three models says little, so two
+    # more capacities/budgets sit between and above the first three (existing ones untouched).
+    Recipe(
+        "shapes-lite",
+        _spec(vision_hidden=32, vision_intermediate=64, vision_layers=2, vision_heads=2,
+              text_hidden=64, text_intermediate=256, text_layers=2, text_heads=1,
+              text_kv_heads=1),
+        steps=1000, lr=3e-3, seed=44,
+    ),
+    Recipe(
+        "shapes-xl",
+        _spec(vision_hidden=64, vision_intermediate=128, vision_layers=2, vision_heads=2,
+              text_hidden=128, text_intermediate=256, text_layers=2, text_heads=2,
+              text_kv_heads=1),
+        steps=6000, lr=2e-3, seed=55,
+    ),
 ]  # fmt: skip
 
 
 def vocabulary_texts() -> list[str]:
     return [f"{e.question.text} {e.answer}" for e in examples(TRAIN_SEEDS, 3000, seed=1)]
+
+
+def progress(steps: range, what: str):
+    """A rich progress bar over `steps` (plain log lines still mark the loss every 250)."""
+    from rich.progress import track
+
+    return track(steps, description=what, total=len(steps), transient=False)
 
 
 TEXT_KEYS = ("input_ids", "attention_mask", "labels")
@@ -195,7 +219,7 @@ def train(recipe: Recipe, processor, data: dict[str, torch.Tensor]):
     generator = torch.Generator().manual_seed(recipe.seed)
     n = data["input_ids"].shape[0]
     model.train()
-    for step in range(recipe.steps):
+    for step in progress(range(recipe.steps), f"train {recipe.name}"):
         idx = torch.randint(0, n, (recipe.batch_size,), generator=generator)
         width = int(data["attention_mask"][idx].sum(1).max())
         batch = {k: v[idx, :width] if k in TEXT_KEYS else v[idx] for k, v in data.items()}
@@ -208,7 +232,7 @@ def train(recipe: Recipe, processor, data: dict[str, torch.Tensor]):
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         schedule.step()
-        if step % 50 == 0 or step == recipe.steps - 1:
+        if step % 250 == 0 or step == recipe.steps - 1:
             print(f"  {recipe.name} step {step} lm loss {lm_loss.item():.3f}"
                   f" total {loss.item():.3f}", flush=True)  # fmt: skip
     return model.eval()
