@@ -53,6 +53,10 @@ class DeltaBatcher:
     def __init__(self, queue: JobQueue) -> None:
         self.queue = queue
         self._buffers: dict[tuple[str, int], list[str]] = {}
+        # Per (generation, attempt): the sequence number of its last published delta, so
+        # that a write retried after a dropped connection can not show twice (the relay
+        # drops a sequence number it has seen).
+        self._seq: dict[tuple[str, int], int] = {}
         self._task: asyncio.Task[None] | None = None
         self._pushed = 0  # deltas accepted so far
         self._published = 0  # deltas written so far
@@ -70,14 +74,20 @@ class DeltaBatcher:
             batch, self._buffers = self._buffers, {}
             count = sum(len(parts) for parts in batch.values())
             try:
-                await self.queue.publish_many(
-                    [(gid, {"type": "delta", "text": "".join(parts), "attempt": attempt})
-                     for (gid, attempt), parts in batch.items()]
-                )
+                events = []
+                for (gid, attempt), parts in batch.items():
+                    seq = self._seq.get((gid, attempt), 0) + 1
+                    self._seq[(gid, attempt)] = seq
+                    events.append((gid, {"type": "delta", "text": "".join(parts),
+                                         "attempt": attempt, "seq": seq}))
+                await self.queue.publish_many(events)
             finally:
                 self._published += count
                 event, self._progress = self._progress, asyncio.Event()
                 event.set()
+
+    def forget(self, generation_id: str, attempt: int) -> None:
+        self._seq.pop((generation_id, attempt), None)
 
     async def flush(self) -> None:
         """Wait until every delta pushed before this call has been written."""
@@ -364,6 +374,7 @@ class Worker:
             elif isinstance(event, Finished):
                 finished = event
         await self._deltas.flush()
+        self._deltas.forget(gid, attempt)
         if finished is None:
             raise RuntimeError("engine ended without a Finished event")
         end = time.monotonic()

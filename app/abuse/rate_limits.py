@@ -25,6 +25,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from redis.asyncio import Redis
 
+from app.queue.redis_queue import connect
+
 Action = Literal["battle", "vote"]
 IdentityKind = Literal["visitor", "ip"]
 _KINDS: tuple[IdentityKind, ...] = ("visitor", "ip")
@@ -109,7 +111,7 @@ class RateLimiter:
             self._client: Redis | None = None
         else:
             # Our own connection pool, so that close() releases it.
-            client = Redis.from_url(uri.removeprefix("async+"))
+            client = connect(uri.removeprefix("async+"), decode_responses=False)
             self._client = client
             self._storage = storage_from_string(
                 uri,

@@ -37,12 +37,15 @@ return lost
 """
 
 
-def _connect(url: str) -> aioredis.Redis:
+def connect(url: str, *, decode_responses: bool = True) -> aioredis.Redis:
     """A client that survives a Redis restart: stale pooled connections are health-checked
-    and a command that hits a dropped connection is retried on a fresh one."""
+    and a command that hits a dropped connection is retried on a fresh one (the pool's
+    connections carry these settings, so a library given only the pool gets them too).
+    A retried write may land twice; everything written through it tolerates that (job
+    deliveries are fenced by attempt, deltas carry sequence numbers)."""
     return aioredis.from_url(
         url,
-        decode_responses=True,
+        decode_responses=decode_responses,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=4),
         retry_on_error=[RedisConnectionError],
         health_check_interval=5,
@@ -61,7 +64,7 @@ class RedisQueue:
         stream_maxlen: int = 20_000,
         stream_ttl_s: int = 86_400,
     ) -> None:
-        self.redis = _connect(url)
+        self.redis = connect(url)
         self.prefix = prefix
         self.lease_ms = lease_ms
         self.stream_maxlen = stream_maxlen

@@ -30,6 +30,45 @@ TERMINAL = ("done", "error")
 STREAM_ID = re.compile(r"[0-9]{1,20}(-[0-9]{1,20})?")  # ASCII digits only: "²" is a digit too
 
 
+class SideFilter:
+    """What of one side's stream the page is shown: the current attempt's deltas, each
+    once, in order. A superseded attempt that woke up late writes nothing the page shows;
+    a delta published twice (a retried write) shows once; and a reconnect that joins after
+    a new attempt began without seeing its `reset` gets one, so old and new text never mix.
+    """
+
+    def __init__(self) -> None:
+        self.attempt = 0  # the newest attempt seen (0: none yet)
+        self.seq = 0  # the last delta shown of that attempt
+
+    def _begin(self, attempt: int) -> bool:
+        """Move on to `attempt`; True when the page must clear what it showed."""
+        shown_before = self.attempt > 0
+        self.attempt, self.seq = attempt, 0
+        return shown_before
+
+    def accept(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = data.get("type")
+        attempt = int(data.get("attempt") or 0)
+        if kind == "reset":
+            if attempt and attempt <= self.attempt:
+                return []  # already on this attempt
+            self._begin(attempt)
+            return [{"type": "reset"}]
+        if kind != "delta" or (attempt and attempt < self.attempt):
+            return []
+        out: list[dict[str, Any]] = []
+        if attempt > self.attempt and self._begin(attempt):
+            out.append({"type": "reset"})
+        seq = int(data.get("seq") or 0)
+        if seq:
+            if seq <= self.seq:
+                return out  # seen already
+            self.seq = seq
+        out.append({"type": "delta", "text": data.get("text", "")})
+        return out
+
+
 def parse_cursor(raw: str | None) -> dict[str, str]:
     cursors: dict[str, str] = {}
     for part in (raw or "").split(";"):
@@ -96,7 +135,7 @@ async def relay_turn(
             yield sse(side, _final_payload(gen.status, gen.text, gen.finish_reason),
                       format_cursor(cursors))
 
-    attempts = {s: 0 for s in gens}  # the newest attempt seen per side (0: the first)
+    filters = {s: SideFilter() for s in gens}
     while len(finished) < len(gens):
         if await request.is_disconnected():
             return
@@ -140,22 +179,17 @@ async def relay_turn(
                 continue
             cursors[side] = event.id
             data = event.data
-            kind = data.get("type")
-            attempt = int(data.get("attempt") or 0)
-            if kind == "reset":
-                attempts[side] = max(attempts[side], attempt)
-                yield sse(side, {"type": "reset"}, format_cursor(cursors))
-            elif attempt and attempt < attempts[side]:
-                continue  # a superseded attempt that woke up late: not what the page shows
-            elif kind in TERMINAL:
+            if data.get("type") in TERMINAL:
+                if int(data.get("attempt") or 0) < filters[side].attempt:
+                    continue  # a superseded attempt's event
                 finals = await _final_states(state, [gens[side].id])
                 payload = finals.get(str(gens[side].id))
                 if payload is None:
                     continue  # not final in the database (a stale event): keep reading
                 finished.add(side)
                 yield sse(side, payload, format_cursor(cursors))
-            elif kind == "delta":
-                yield sse(side, {"type": "delta", "text": data.get("text", "")},
-                          format_cursor(cursors))
+                continue
+            for shown in filters[side].accept(data):
+                yield sse(side, shown, format_cursor(cursors))
 
     yield sse("end", await _outcome(state, battle.id, turn_index), format_cursor(cursors))
