@@ -1,19 +1,6 @@
-"""Abuse controls: request request rate limits and load shedding."""
+"""Abuse controls: request rate limits (`app.abuse.rate_limits`, needs the `admin` extra's
+`limits` package) and load shedding (`app.abuse.load_shedding`, no dependencies).
 
-from app.abuse.load_shedding import should_shed
-from app.abuse.rate_limits import (
-    RateDecision,
-    RateLimiter,
-    RateLimitRules,
-    ip_identity,
-    visitor_identity,
-)
-
-__all__ = [
-    "RateDecision",
-    "RateLimitRules",
-    "RateLimiter",
-    "ip_identity",
-    "should_shed",
-    "visitor_identity",
-]
+Nothing is imported here: the battle rules use load shedding in every process, the vLLM
+worker's environment included, which does not install the rate limiter's packages.
+"""

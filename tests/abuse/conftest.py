@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.abuse import RateLimiter, RateLimitRules
+from app.abuse.rate_limits import RateLimiter, RateLimitRules
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MakeLimiter = Callable[[RateLimitRules], Awaitable[RateLimiter]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.abuse import should_shed
+from app.abuse.load_shedding import should_shed
 
 
 @pytest.mark.parametrize(

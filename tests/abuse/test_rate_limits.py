@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from app.abuse import RateLimitRules, ip_identity, visitor_identity
+from app.abuse.rate_limits import RateLimitRules, ip_identity, visitor_identity
 from tests.abuse.conftest import MakeLimiter
 
 ALICE, BOB = visitor_identity("alice"), visitor_identity("bob")
@@ -114,7 +114,7 @@ def test_bad_rules_are_rejected(kwargs: dict[str, object]) -> None:
 
 
 def test_unsupported_storage_is_rejected() -> None:
-    from app.abuse import RateLimiter
+    from app.abuse.rate_limits import RateLimiter
 
     with pytest.raises(ValueError):
         RateLimiter("postgres://x", RateLimitRules(), key_prefix="p:")
