@@ -237,11 +237,17 @@ def new_tiny_llava(
     config = build_config(tokenizer, spec)
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config).eval()
+    # An untrained model samples any token: it must never answer with nothing (end of
+    # sequence first) or with markup the decoder drops (the other special tokens), or an
+    # "every answer is non-empty" check becomes a coin toss over hundreds of answers.
+    markup = [tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS if t != EOS]
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         max_new_tokens=64,
+        min_new_tokens=1,
+        suppress_tokens=markup,
     )
     return model, processor
 
