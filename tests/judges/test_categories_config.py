@@ -66,7 +66,6 @@ def test_any_file_of_the_same_shape_loads(tmp_path: Path) -> None:
     assert set_search_dirs(tmp_path / "models.yaml")[0] == tmp_path.resolve()
 
 
-@pytest.mark.skipif(not DEMO_SET.exists(), reason="the demo's category set is not there yet")
 def test_the_demo_set_loads_and_has_a_category_that_needs_the_image() -> None:
     cset = load_category_set(DEMO_SET)
     assert cset.name == "demo"
