@@ -235,20 +235,17 @@ def test_killed_worker_job_is_regenerated_by_another(stack: ArenaStack, pg_url: 
     battle = create_battle(client, mode="side_by_side", model_a="tiny-alpha", model_b="tiny-beta")
     os.killpg(stack.procs[victim].pid, signal.SIGCONT)
 
-    async def holder(session):  # type: ignore[no-untyped-def]
-        return await session.scalar(
-            select(Generation.worker_id).join(Turn)
-            .where(Turn.battle_id == uuid.UUID(battle["id"]), Generation.side == "a")
-        )
+    def kill_on_first_token(ev: SSEEvent) -> None:
+        # The victim has taken the job and streamed its first token: kill it without
+        # warning at once (it can not finish in between), and wake the other worker.
+        if ev.event == "a" and ev.data["type"] == "delta" and victim in stack.procs:
+            stack.kill(victim)
+            stack.procs["w-tiny-alpha-2"].send_signal(signal.SIGCONT)
 
-    deadline = time.monotonic() + 30
-    while db_query(pg_url, holder) is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    # It has taken the job (and may have streamed part of it): kill it without warning.
-    stack.kill(victim)
-    stack.procs["w-tiny-alpha-2"].send_signal(signal.SIGCONT)
-
-    events = read_sse(client, f"/api/battles/{battle['id']}/stream", timeout=90)
+    events = read_sse(client, f"/api/battles/{battle['id']}/stream", timeout=90,
+                      on_event=kill_on_first_token)
+    assert victim not in stack.procs, "the victim never streamed a token"
+    assert [e.data["type"] for e in events if e.event == "a"].count("reset") == 1
     assert events[-1].data["can_vote"] is True
     texts = {"final": assert_streams_match_answers(events)}
 
