@@ -10,7 +10,9 @@ Presidio and spaCy are imported on first use: importing them takes seconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,6 +52,19 @@ class PiiFinding:
     score: float
 
 
+@contextmanager
+def _quiet_presidio() -> Iterator[None]:
+    """Presidio logs a warning for each predefined recognizer of a language we do not load
+    (a screen of them at every start); only errors are worth showing while it builds."""
+    logger = logging.getLogger("presidio-analyzer")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _load() -> AnalyzerEngine:
     import spacy
     import tldextract
@@ -74,7 +89,8 @@ def _load() -> AnalyzerEngine:
     nlp_engine = BlankSpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
     nlp_engine.load()
     registry = RecognizerRegistry(supported_languages=["en"])
-    registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
+    with _quiet_presidio():
+        registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
     registry.recognizers = [
         OfflineEmailRecognizer() if isinstance(r, EmailRecognizer) else r
         for r in registry.recognizers
