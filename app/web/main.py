@@ -25,6 +25,7 @@ from app.moderation.from_settings import gate_from_settings
 from app.queue import make_queue
 from app.storage.blobs import LocalBlobStore
 from app.web import admin_routes, api, leaderboard_routes, pages
+from app.web.apidocs import add_offline_docs
 from app.web.limits import BodySizeLimitMiddleware
 from app.web.outages import OUTAGE_MESSAGE, OUTAGE_TYPES, RETRY_AFTER_S, is_outage
 from app.web.state import ArenaState
@@ -126,6 +127,8 @@ def create_app(
         description="Anonymous side-by-side battles between vision-language models.",
         lifespan=lifespan,
         dependencies=[Depends(refuse_nul)],
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(
         SessionMiddleware,
@@ -136,6 +139,7 @@ def create_app(
         https_only=settings.cookie_secure,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    add_offline_docs(app)
     app.mount("/static", StaticFiles(directory=str(Path(REPO_ROOT) / "static")), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
