@@ -9,6 +9,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,10 +27,23 @@ class Settings(BaseSettings):
     blob_dir: Path | None = None  # default: data_dir / "blobs"
     models_file: Path = REPO_ROOT / "models.yaml"
 
+    # development (default) | demo (`arena demo`) | production (docker-compose sets it).
+    # Production refuses generated or placeholder secrets; only the demo makes a demo admin.
+    env: Literal["development", "demo", "production"] = "development"
+
     # Secrets: set both in production. Without them a random value is kept in data_dir.
     secret_key: str | None = None
     ip_hash_salt: str | None = None
-    cookie_secure: bool = False
+    allow_generated_secrets: bool = False  # production starts with generated ones anyway
+    # Cookies' Secure flag: unset → follows the request's scheme (https behind a trusted
+    # proxy that sends X-Forwarded-Proto); true/false force it.
+    cookie_secure: bool | None = None
+    # Proxies whose forwarding headers are believed: comma-separated IPs or CIDRs, or "*".
+    # Empty (default): none; the client IP is the connection's peer, the scheme its own.
+    trusted_proxies: str = ""
+    # The header a trusted proxy puts the client IP in: X-Forwarded-For (the rightmost
+    # address that is not itself a trusted proxy) or a single-address one like X-Real-IP.
+    client_ip_header: str = "X-Forwarded-For"
 
     # Uploads and turns.
     max_upload_bytes: int = 10 * 1024 * 1024
@@ -74,6 +88,12 @@ class Settings(BaseSettings):
     rate_ip_factor: int = 10
     max_generations_in_flight: int = 4  # per visitor, across all their battles
 
+    # Leaderboard freshness besides the nightly export. The embedded default recomputes
+    # this long after a vote (0: never); a deployment's `arena scheduler` recomputes every
+    # leaderboard_refresh_s when votes came in since the last snapshot (0: nightly only).
+    leaderboard_debounce_s: float = 3.0
+    leaderboard_refresh_s: float = 300.0
+
     # Web.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -97,6 +117,51 @@ class Settings(BaseSettings):
         path.write_text(value)
         path.chmod(0o600)
         return value
+
+
+SECRET_SETTINGS = ("secret_key", "ip_hash_salt")
+# Values that are someone's placeholder, not a secret.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "default",
+        "password",
+        "dev",
+        "development",
+        "test",
+        "insecure",
+    }
+)
+MIN_SECRET_CHARS = 16
+
+
+class InsecureSecrets(RuntimeError):
+    """Production was asked to start with generated or placeholder secrets."""
+
+
+def check_secrets(settings: Settings) -> None:
+    """In production every secret must be set, and look like one, unless the operator
+    said ARENA_ALLOW_GENERATED_SECRETS=true: a generated secret lives in one data
+    directory, so a second replica (or a lost volume) silently logs everyone out and
+    changes every IP hash."""
+    if settings.env != "production" or settings.allow_generated_secrets:
+        return
+    bad = [
+        f"ARENA_{name.upper()}"
+        for name in SECRET_SETTINGS
+        if not (value := getattr(settings, name))
+        or len(value) < MIN_SECRET_CHARS
+        or value.strip().lower() in PLACEHOLDER_SECRETS
+    ]
+    if bad:
+        raise InsecureSecrets(
+            f"ARENA_ENV=production needs real secrets: set {' and '.join(bad)} (for example "
+            f"`openssl rand -hex 32`, at least {MIN_SECRET_CHARS} characters), or set "
+            "ARENA_ALLOW_GENERATED_SECRETS=true to keep generated ones in ARENA_DATA_DIR."
+        )
 
 
 def secret_from_env(name: str) -> str | None:

@@ -202,11 +202,13 @@ def scheduler(
     max_per_prompt: PromptOpt = 20,
 ) -> None:
     """Run the nightly export forever: yesterday's date at AT (UTC), catching up on start;
-    and the periodic category pass when the registry configures one."""
+    the leaderboard recomputed every ARENA_LEADERBOARD_REFRESH_S when votes came in; and
+    the periodic category pass when the registry configures one."""
     import signal
 
     from app.bench.nightly import export_extra
     from app.config import get_settings
+    from app.leaderboard.refresh import LeaderboardRefresher
     from workers.categorizer import run_categorizer_process
     from workers.export import run_scheduler
 
@@ -224,12 +226,16 @@ def scheduler(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        # Beside the nightly export, the periodic category pass (off without a judge that
-        # sets options.categories in the registry, or without Redis to reach it).
+        # Beside the nightly export, the board's refresh between exports (0: off) and the
+        # periodic category pass (off without a judge that sets options.categories in the
+        # registry, or without Redis to reach it).
+        interval = get_settings().leaderboard_refresh_s
+        refresher = LeaderboardRefresher(sessionmaker, interval_s=interval, params=params)
         await asyncio.gather(
             run_scheduler(sessionmaker, root, at=run_at, params=params, stop=stop,
                           extras=[export_extra], after_export=_bench_hooks(sessionmaker)),
             run_categorizer_process(get_settings(), sessionmaker, stop),
+            *([refresher.run(stop)] if interval > 0 else []),
         )
 
     _with_db(go)

@@ -9,19 +9,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.config import REPO_ROOT, Settings, get_settings
+from app.config import REPO_ROOT, InsecureSecrets, Settings, check_secrets, get_settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from app.web.state import ArenaState
+
 
 def setup_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+async def start_leaderboard_refresher(state: ArenaState) -> list[asyncio.Task[None]]:
+    """Background service of the embedded default: the leaderboard is recomputed
+    `leaderboard_debounce_s` after votes (a deployment's scheduler does it on an interval)."""
+    from app.leaderboard.refresh import LeaderboardRefresher
+
+    if state.settings.leaderboard_debounce_s <= 0:
+        return []
+    refresher = LeaderboardRefresher(state.sessionmaker,
+                                     debounce_s=state.settings.leaderboard_debounce_s)
+    state.vote_listeners.append(refresher.poke)
+    return [asyncio.create_task(refresher.run(), name="leaderboard-refresher")]
 
 
 def compose_app(settings: Settings) -> FastAPI:
@@ -34,8 +51,9 @@ def compose_app(settings: Settings) -> FastAPI:
     from workers.embedded import start_embedded_workers
 
     # The category pass (off unless a registry model sets options.categories) runs beside
-    # the workers; a deployment runs it in `arena scheduler`.
-    return create_app(settings, background=[start_embedded_workers, start_categorizer])
+    # the workers; a deployment runs it and the leaderboard refresh in `arena scheduler`.
+    return create_app(settings, background=[start_embedded_workers, start_categorizer,
+                                            start_leaderboard_refresher])
 
 
 def app_factory() -> FastAPI:
@@ -53,17 +71,70 @@ def migrate() -> None:
     typer.echo("database is up to date")
 
 
-def _serve(settings: Settings) -> None:
+def _announce_when_up(url: str, lines: list[str]) -> threading.Thread:
+    """Print `lines` once `url`/healthz answers (not when uvicorn merely begins: the
+    registry sync, moderation models and workers start first), from a daemon thread.
+    urllib, not httpx: httpx logs every request at INFO."""
+    import urllib.error
+    import urllib.request
+
+    def wait() -> None:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.25)
+        for i, line in enumerate(lines):
+            typer.secho(line, fg="green" if i == 0 else None, bold=i == 0)
+
+    thread = threading.Thread(target=wait, name="announce", daemon=True)
+    thread.start()
+    return thread
+
+
+def _demo_admin_password(settings: Settings) -> str:
+    from app.admin.accounts import reset_demo_admin
+    from app.db.session import make_engine, make_sessionmaker
+
+    async def go() -> str:
+        engine = make_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await reset_demo_admin(session, settings.env)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def _serve(settings: Settings, *, log_level: str = "info") -> None:
     import uvicorn
 
     from app.db.migrate import upgrade
 
+    try:
+        check_secrets(settings)
+    except InsecureSecrets as exc:
+        typer.secho(f"refusing to start: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
     upgrade(settings.database_url)
     app = compose_app(settings)
-    typer.secho(f"vlm-arena is running at http://{settings.host}:{settings.port}/",
-                fg="green", bold=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                timeout_graceful_shutdown=5)
+    local = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    url = f"http://{local}:{settings.port}/"
+    lines = [f"vlm-arena is running at {url}"]
+    if settings.env == "demo":
+        from app.admin.accounts import DEMO_ADMIN
+
+        lines.append(f"admin dashboard: {url}admin/  user {DEMO_ADMIN}  password "
+                     f"{_demo_admin_password(settings)}  (new at every start)")
+    _announce_when_up(url, lines)
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1; the app's
+    # TrustedProxyMiddleware believes only ARENA_TRUSTED_PROXIES.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
+                proxy_headers=False, timeout_graceful_shutdown=5)
 
 
 def serve(
@@ -110,6 +181,9 @@ def demo(
 ) -> None:
     """The embedded arena: SQLite, in-process queue, demo models on the CPU. No services."""
     setup_logging("WARNING")
+    # Quiet start: no weight-loading progress bars from transformers / huggingface_hub
+    # (read when they are imported, which is later, when the embedded workers start).
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     data = Path(os.environ.get("ARENA_DATA_DIR", "var"))
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{data.resolve() / 'arena.db'}",
@@ -117,10 +191,11 @@ def demo(
         data_dir=data,
         models_file=Path(os.environ.get("ARENA_MODELS_FILE", REPO_ROOT / "models.yaml")),
         embedded_workers=True,
+        env="demo",
         host=host,
         port=port,
     )
-    _serve(settings)
+    _serve(settings, log_level="warning")
 
 
 def register(cli: typer.Typer) -> None:

@@ -73,4 +73,7 @@ def test_the_entry_point_adds_the_workers_only_when_asked(tmp_path: Path,
     from workers.categorizer import start_categorizer
     from workers.embedded import start_embedded_workers
 
-    assert calls == [(), (start_embedded_workers, start_categorizer)]
+    # The embedded default also keeps its leaderboard fresh after votes.
+    assert calls == [
+        (), (start_embedded_workers, start_categorizer, serving.start_leaderboard_refresher)
+    ]

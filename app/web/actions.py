@@ -107,3 +107,5 @@ async def vote(
 ) -> None:
     await check_rate(state.limiter, "vote", visitor.id, ip_hash)
     await cast_vote(session, battle, visitor, winner, ip_hash)
+    for listener in state.vote_listeners:  # after the commit: the vote is there to count
+        listener()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -27,3 +28,5 @@ class ArenaState:
     gate: ModerationGate | None = None
     limiter: RateLimiter | None = None
     rng: random.Random = field(default_factory=random.SystemRandom)
+    # Called after each stored vote (the embedded leaderboard refresher registers here).
+    vote_listeners: list[Callable[[], None]] = field(default_factory=list)
