@@ -14,7 +14,7 @@ class AdminConfig:
     """
 
     session_ttl_s: int = 8 * 3600
-    cookie_secure: bool = False
+    cookie_secure: bool | None = None  # None: Secure when the request came over HTTPS
     # Login throttle: failed attempts allowed per window, counted per username and per IP.
     login_failures_per_user: str = "5 per 15 minutes"
     login_failures_per_ip: str = "30 per 15 minutes"

@@ -16,6 +16,7 @@ Pure functions over `VoteRecord`s; `load_votes` reads them from the database, an
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections import defaultdict
@@ -215,6 +216,21 @@ def build_report(votes: list[VoteRecord], params: IntegrityParams) -> IntegrityR
         votes_considered=len(votes),
         params=params,
     )
+
+
+async def integrity_report(session: AsyncSession, params: IntegrityParams) -> IntegrityReport:
+    """The report over the last `params.since_days`: the votes are read here, the signals
+    (a sequential test per visitor, sorting, burst scans over every vote) computed in a
+    thread, so a large window never stalls the event loop."""
+    votes = await load_votes(session, utcnow() - timedelta(days=params.since_days))
+    return await asyncio.to_thread(build_report, votes, params)
+
+
+async def excluded_votes(session: AsyncSession, limit: int = 200) -> list[Vote]:
+    """The votes operators excluded, newest first."""
+    return list((await session.scalars(
+        select(Vote).where(Vote.excluded.is_(True)).order_by(Vote.created_at.desc()).limit(limit)
+    )).all())
 
 
 async def load_votes(session: AsyncSession, since: datetime | None = None) -> list[VoteRecord]:

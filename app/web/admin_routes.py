@@ -37,7 +37,12 @@ from app.admin.accounts import (
 from app.admin.charts import line_chart_svg
 from app.admin.config import AdminConfig
 from app.admin.errors import NotFound
-from app.admin.integrity import IntegrityParams, build_report, load_votes, set_votes_excluded
+from app.admin.integrity import (
+    IntegrityParams,
+    excluded_votes,
+    integrity_report,
+    set_votes_excluded,
+)
 from app.admin.moderation_queue import (
     BATTLE_ACTIONS,
     STATUSES,
@@ -69,6 +74,7 @@ from app.config import REPO_ROOT
 from app.db.models import Battle, ModelEntry, Vote
 from app.storage.blobs import BlobNotFound
 from app.web.deps import SessionDep, StateDep, client_ip_hash
+from app.web.proxy import cookie_secure
 from app.web.schemas import (
     AdminMe,
     AdminOverview,
@@ -266,7 +272,7 @@ def _set_cookie(response: Response, request: Request, name: str, value: str,
                 max_age: int) -> None:
     response.set_cookie(
         name, value, max_age=max_age, path=COOKIE_PATH, httponly=True, samesite="strict",
-        secure=admin_config(request).cookie_secure,
+        secure=cookie_secure(admin_config(request).cookie_secure, request.url.scheme),
     )
 
 
@@ -469,12 +475,8 @@ async def image(sha256: str, state: StateDep, admin: Staff):
 # ---------------------------------------------------------------- vote integrity
 
 async def _integrity(session: SessionDep, days: int) -> dict[str, Any]:
-    params = IntegrityParams(since_days=days)
-    votes = await load_votes(session, datetime.now(UTC) - timedelta(days=days))
-    excluded = (await session.scalars(
-        select(Vote).where(Vote.excluded.is_(True)).order_by(Vote.created_at.desc()).limit(200)
-    )).all()
-    return {"report": build_report(votes, params), "excluded": excluded, "days": days}
+    report = await integrity_report(session, IntegrityParams(since_days=days))
+    return {"report": report, "excluded": await excluded_votes(session), "days": days}
 
 
 @router.get("/integrity", response_class=HTMLResponse)

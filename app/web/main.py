@@ -13,13 +13,12 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.sessions import SessionMiddleware
 
 from app.abuse.rate_limits import RateLimiter, RateLimitRules
 from app.arena.battles import Limits
 from app.arena.errors import ArenaError
 from app.arena.registry import load_registry, sync_registry
-from app.config import REPO_ROOT, Settings, get_settings
+from app.config import REPO_ROOT, Settings, check_secrets, get_settings
 from app.db.session import make_engine, make_sessionmaker
 from app.moderation.from_settings import gate_from_settings
 from app.queue import make_queue
@@ -28,6 +27,7 @@ from app.web import admin_routes, api, leaderboard_routes, pages
 from app.web.apidocs import add_offline_docs
 from app.web.limits import BodySizeLimitMiddleware
 from app.web.outages import OUTAGE_MESSAGE, OUTAGE_TYPES, RETRY_AFTER_S, is_outage
+from app.web.proxy import SchemeSessionMiddleware, TrustedProxyMiddleware
 from app.web.state import ArenaState
 
 log = logging.getLogger("arena.web")
@@ -100,6 +100,7 @@ def create_app(
     settings: Settings | None = None, background: Sequence[BackgroundService] = ()
 ) -> FastAPI:
     settings = settings or get_settings()
+    check_secrets(settings)  # before anything is generated into the data directory
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -131,14 +132,17 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(
-        SessionMiddleware,
+        SchemeSessionMiddleware,
+        secure=settings.cookie_secure,
         secret_key=settings.resolved_secret("secret_key"),
         session_cookie="arena_session",
         max_age=365 * 24 * 3600,
         same_site="lax",
-        https_only=settings.cookie_secure,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    # Outermost: everything inside sees the visitor's address and scheme, not the proxy's.
+    app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies,
+                       ip_header=settings.client_ip_header)
     add_offline_docs(app)
     app.mount("/static", StaticFiles(directory=str(Path(REPO_ROOT) / "static")), name="static")
     app.include_router(api.router)
