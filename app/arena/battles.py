@@ -25,10 +25,21 @@ from sqlalchemy.orm import selectinload
 
 from app.abuse.load_shedding import should_shed
 from app.arena.errors import ArenaError
-from app.arena.rules import follow_up_refusal, vote_refusal
+from app.arena.reasons import VoteReasons
+from app.arena.rules import follow_up_refusal, reasons_refusal, vote_refusal
 from app.arena.sampling import sample_pair
 from app.db.dialect import insert_for, json_merged
-from app.db.models import WINNERS, Battle, Generation, ImageBlob, ModelEntry, Turn, Visitor, Vote
+from app.db.models import (
+    WINNERS,
+    Battle,
+    Generation,
+    ImageBlob,
+    ModelEntry,
+    Turn,
+    Visitor,
+    Vote,
+    utcnow,
+)
 from app.queue import JobQueue
 from app.queue.errors import is_queue_outage
 from app.storage.images import NormalisedImage
@@ -330,6 +341,34 @@ async def cast_vote(
             raise ArenaError("This battle can not be voted on.", 409) from exc
         raise ArenaError("This battle already has a vote.", 409) from exc
     return vote
+
+
+async def attach_reasons(
+    session: AsyncSession, battle: Battle, visitor: Visitor, reasons: VoteReasons
+) -> None:
+    """Store the reasons with the battle's vote: the rules say whether they may be given,
+    and one conditional UPDATE (the voter's vote, no reasons yet) makes "once, by the
+    voter" hold for concurrent requests too."""
+    refusal = reasons_refusal(battle)
+    if refusal:
+        raise ArenaError(*refusal)
+    row = (
+        await session.execute(
+            update(Vote)
+            .where(
+                Vote.battle_id == battle.id,
+                Vote.visitor_id == visitor.id,
+                Vote.reasons_at.is_(None),
+            )
+            .values(reason_tags=reasons.tags, reason_comment=reasons.comment,
+                    reasons_at=utcnow())
+            .returning(Vote.battle_id)
+        )
+    ).first()
+    if row is None:
+        await session.rollback()
+        raise ArenaError("The reasons for this vote were already given.", 409)
+    await session.commit()
 
 
 async def visitor_may_see_image(session: AsyncSession, visitor: Visitor, sha256: str) -> bool:

@@ -36,6 +36,21 @@ def can_vote(battle: Battle) -> bool:
     return vote_refusal(battle) is None
 
 
+def reasons_refusal(battle: Battle) -> tuple[str, int] | None:
+    """Why reasons can not be added now (message, HTTP status), or None. Reasons belong to
+    a vote: only after it, once, and only by its voter (whoever may see the battle owns
+    it, and only the owner could vote)."""
+    if battle.vote is None:
+        return "Vote first: reasons go with a vote.", 409
+    if battle.vote.reasons_at is not None:
+        return "The reasons for this vote were already given.", 409
+    return None
+
+
+def can_give_reasons(battle: Battle) -> bool:
+    return reasons_refusal(battle) is None
+
+
 def follow_up_refusal(battle: Battle, max_turns: int) -> tuple[str, int] | None:
     """Why no follow-up question may be asked now (message, HTTP status), or None."""
     if battle.vote is not None:

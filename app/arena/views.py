@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.arena.rules import can_vote
-from app.db.models import Battle, Generation
+from app.arena.rules import can_give_reasons, can_vote
+from app.db.models import Battle, Generation, Vote
 
 PUBLIC_FAILURE = "This answer could not be generated. You can start a new battle."
 
 
 def names_visible(battle: Battle) -> bool:
     return battle.mode != "anonymous" or battle.vote is not None
+
+
+def vote_view(vote: Vote) -> dict[str, Any]:
+    reasons = None
+    if vote.reasons_at is not None:
+        tags = vote.reason_tags or {}
+        reasons = {"a": list(tags.get("a", [])), "b": list(tags.get("b", [])),
+                   "comment": vote.reason_comment}
+    return {"winner": vote.winner, "reasons": reasons}
 
 
 def generation_view(gen: Generation, reveal: bool) -> dict[str, Any]:
@@ -56,11 +65,12 @@ def battle_view(battle: Battle) -> dict[str, Any]:
         "finished": finished,
         "failed": failed,
         "can_vote": can_vote(battle),
+        "can_give_reasons": can_give_reasons(battle),
         "vote": None,
         "models": None,
     }
     if reveal:
         view["models"] = {"a": battle.model_a, "b": battle.model_b}
     if battle.vote is not None:
-        view["vote"] = {"winner": battle.vote.winner}
+        view["vote"] = vote_view(battle.vote)
     return view

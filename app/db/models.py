@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -140,6 +141,10 @@ class Battle(Base):
     # Bumped by every state transition (follow-up, vote) in one conditional UPDATE, so two
     # transitions that saw the same state can not both happen (app/arena/transitions.py).
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Started from a preset (e.g. "random-image": an image and question the arena drew),
+    # not the visitor's own input: kept out of the ranking by default, marked in exports.
+    is_preset: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    preset: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     turns: Mapped[list[Turn]] = relationship(
         back_populates="battle", order_by="Turn.index", cascade="all, delete-orphan"
@@ -245,6 +250,11 @@ class Vote(Base):
     # Set by an operator from the vote-integrity report; reversible, never deletes the vote.
     excluded: Mapped[bool] = mapped_column(Boolean, default=False)
     excluded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Why, given after the vote (app/arena/reasons.py): {"a": [tag, ...], "b": [...]} and a
+    # short comment. Set once, by the voter: reasons_at is null until then.
+    reason_tags: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    reason_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reasons_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
     battle: Mapped[Battle] = relationship(back_populates="vote")
 

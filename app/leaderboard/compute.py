@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from app.arena.reasons import summarise_reasons
 from app.leaderboard.cleaning import CleaningParams, clean
 from app.leaderboard.records import ModelInfo, VotedBattle
 from app.ranking import (
@@ -120,6 +121,15 @@ def board_payload(battles: Battles, result: BradleyTerryResult, kind: str, slice
     return payload
 
 
+def reason_summary(battles: Sequence[VotedBattle]) -> dict[str, dict[str, Any]]:
+    """Per model, over the battles that count: how many had reasons and each tag's count."""
+    rows = []
+    for b in battles:
+        if b.has_reasons and b.model_b is not None:
+            rows += [(b.model_a, b.reason_tags_a), (b.model_b, b.reason_tags_b)]
+    return summarise_reasons(rows)
+
+
 def compute_leaderboards(
     battles: Sequence[VotedBattle],
     models: Mapping[str, ModelInfo],
@@ -144,8 +154,9 @@ def compute_leaderboards(
             fit = partial(fit_board, kind=kind, params=params)
             if progress is not None:
                 progress(done, steps, f"{KIND_LABELS[kind]} · Overall")
-            boards.append(Leaderboard(kind, OVERALL, len(data), board_payload(
-                data, fit(data), kind, OVERALL, params)))
+            overall = board_payload(data, fit(data), kind, OVERALL, params)
+            overall["reasons"] = reason_summary(cleaned.battles)
+            boards.append(Leaderboard(kind, OVERALL, len(data), overall))
             done += 1
             if progress is not None:
                 progress(done, steps, f"{KIND_LABELS[kind]} · slices")

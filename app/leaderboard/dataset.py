@@ -55,6 +55,13 @@ SCHEMA = pa.schema([
     ("categories", pa.list_(pa.string())),
     ("conv_metadata", CONV_METADATA),
     ("image_sha256", pa.string()),
+    # Why the voter chose (null when no reasons were given): tags per side from a fixed
+    # vocabulary (docs/data-dictionary.md maps them to VLFeedback and VL-RewardBench).
+    ("vote_reasons", pa.struct([
+        ("tags_a", pa.list_(pa.string())),
+        ("tags_b", pa.list_(pa.string())),
+        ("comment", pa.string()),
+    ])),
 ])
 
 
@@ -82,6 +89,9 @@ def dataset_row(battle: VotedBattle) -> dict[str, Any]:
         "categories": list(battle.categories),
         "conv_metadata": conv_metadata(battle),
         "image_sha256": battle.image_sha256,
+        "vote_reasons": {"tags_a": list(battle.reason_tags_a),
+                         "tags_b": list(battle.reason_tags_b),
+                         "comment": battle.reason_comment} if battle.has_reasons else None,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,8 +53,17 @@ async def load_battle_records(
             review_status=battle.review_status, image_sha256=battle.image_sha256,
             removed=bool(battle.removed) or battle.review_status == "removed",
             visitor_banned=bool(banned), vote_excluded=bool(vote.excluded), turns=tuple(turns),
+            **_reasons(vote),
         ))
     return records
+
+
+def _reasons(vote: Vote) -> dict[str, Any]:
+    tags = vote.reason_tags or {}
+    return {
+        "reason_tags_a": tuple(tags.get("a", ())), "reason_tags_b": tuple(tags.get("b", ())),
+        "reason_comment": vote.reason_comment, "has_reasons": vote.reasons_at is not None,
+    }
 
 
 async def load_model_info(session: AsyncSession) -> dict[str, ModelInfo]:

@@ -45,6 +45,11 @@ class VotedBattle:
     visitor_banned: bool
     vote_excluded: bool
     turns: tuple[TurnRecord, ...]
+    # Given after the vote (app/arena/reasons.py); empty when none were.
+    reason_tags_a: tuple[str, ...] = ()
+    reason_tags_b: tuple[str, ...] = ()
+    reason_comment: str | None = None
+    has_reasons: bool = False
 
     @property
     def anonymous(self) -> bool:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.arena.battles import (
     add_turn,
+    attach_reasons,
     cast_vote,
     check_in_flight,
     check_prompt,
@@ -16,6 +17,7 @@ from app.arena.battles import (
     create_battle,
 )
 from app.arena.errors import ArenaError
+from app.arena.reasons import check_reasons
 from app.db.models import Battle, Visitor
 from app.storage.images import ImageRejected, normalise_image
 from app.web.guards import check_rate, screen
@@ -109,3 +111,15 @@ async def vote(
     await cast_vote(session, battle, visitor, winner, ip_hash)
     for listener in state.vote_listeners:  # after the commit: the vote is there to count
         listener()
+
+
+async def give_reasons(
+    session: AsyncSession,
+    battle: Battle,
+    visitor: Visitor,
+    tags_a: list[str],
+    tags_b: list[str],
+    comment: str,
+) -> None:
+    """Validate, then attach to the vote (once; the rules decide whether it may be)."""
+    await attach_reasons(session, battle, visitor, check_reasons(tags_a, tags_b, comment))

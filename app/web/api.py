@@ -37,6 +37,7 @@ from app.web.schemas import (
     ConsentPublic,
     Mode,
     ModelAvailability,
+    ReasonsIn,
     TurnIn,
     VoteIn,
     error_responses,
@@ -165,6 +166,18 @@ async def vote(
     """Vote once, after both answers have finished; the response reveals both names."""
     battle = await owned_battle(session, battle_id, visitor)
     await actions.vote(state, session, battle, visitor, body.winner, client_ip_hash(request))
+    return battle_out(await owned_battle(session, battle_id, visitor))
+
+
+@router.post("/battles/{battle_id}/reasons",
+             responses=error_responses(400, 403, 404, 409, 422, 503))
+async def reasons(
+    battle_id: str, body: ReasonsIn, session: SessionDep, visitor: ConsentedVisitorDep,
+) -> BattleOut:
+    """Say why, after the vote (once): tags per side and a short comment."""
+    battle = await owned_battle(session, battle_id, visitor)
+    await actions.give_reasons(session, battle, visitor, list(body.a), list(body.b),
+                               body.comment)
     return battle_out(await owned_battle(session, battle_id, visitor))
 
 

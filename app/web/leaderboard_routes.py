@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.arena.errors import ArenaError
+from app.arena.reasons import TAG_LABELS, TAGS
 from app.bench.views import latest_bench_view
 from app.config import REPO_ROOT
 from app.leaderboard.compute import KIND_LABELS, OVERALL, slice_label
@@ -22,6 +23,8 @@ from app.web.deps import SessionDep
 from app.web.schemas import LeaderboardPublic, error_responses
 
 templates = Jinja2Templates(directory=str(Path(REPO_ROOT) / "templates"))
+templates.env.globals["reason_labels"] = TAG_LABELS
+templates.env.globals["positive_reasons"] = frozenset(t.name for t in TAGS if t.positive)
 
 router = APIRouter()
 
@@ -53,6 +56,7 @@ def snapshot_json(view: SnapshotView | None) -> dict[str, Any]:
         "rows": payload.get("rows", []),
         "models": payload.get("models", []),
         "winrate": payload.get("winrate", []),
+        "reasons": payload.get("reasons"),
         "cleaning": snap.cleaning,
         "kinds": view.kinds,
         "slices": view.slices,

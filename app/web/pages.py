@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.arena.battles import model_availability, owned_battle
+from app.arena.reasons import COMMENT_MAX_CHARS, TAG_LABELS, TAGS
 from app.arena.views import battle_view
 from app.arena.visitors import has_consented, record_consent
 from app.config import REPO_ROOT
@@ -20,6 +21,9 @@ from app.web.render import render_markdown
 
 templates = Jinja2Templates(directory=str(Path(REPO_ROOT) / "templates"))
 templates.env.filters["markdown"] = render_markdown
+templates.env.globals["reason_tags"] = TAGS
+templates.env.globals["reason_labels"] = TAG_LABELS
+templates.env.globals["comment_max_chars"] = COMMENT_MAX_CHARS
 
 router = APIRouter(include_in_schema=False)
 
@@ -132,5 +136,21 @@ async def vote(
 ):
     battle = await owned_battle(session, battle_id, visitor)
     await actions.vote(state, session, battle, visitor, winner, client_ip_hash(request))
+    view = battle_view(await owned_battle(session, battle_id, visitor))
+    return _page(request, "_battle.html", battle=view)
+
+
+@router.post("/battle/{battle_id}/reasons", response_class=HTMLResponse)
+async def reasons(
+    battle_id: str,
+    request: Request,
+    session: SessionDep,
+    visitor: ConsentedVisitorDep,
+    a: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies the default
+    b: Annotated[list[str], Form()] = [],  # noqa: B006
+    comment: Annotated[str, Form()] = "",
+):
+    battle = await owned_battle(session, battle_id, visitor)
+    await actions.give_reasons(session, battle, visitor, a, b, comment)
     view = battle_view(await owned_battle(session, battle_id, visitor))
     return _page(request, "_battle.html", battle=view)

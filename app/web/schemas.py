@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.arena.reasons import TAG_NAMES
+
 Mode = Literal["anonymous", "side_by_side", "direct"]
 Winner = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
 
@@ -105,6 +107,24 @@ class VoteIn(BaseModel):
     winner: Winner
 
 
+ReasonTag = Literal[TAG_NAMES]  # type: ignore[valid-type]  # the one vocabulary
+
+
+class ReasonsIn(BaseModel):
+    """Why, after the vote: tags per side (app/arena/reasons.py) and a short comment."""
+
+    a: list[ReasonTag] = Field(default=[], max_length=len(TAG_NAMES))
+    b: list[ReasonTag] = Field(default=[], max_length=len(TAG_NAMES))
+    comment: str = Field(default="", max_length=1000,
+                         description="Plain text; at most 280 characters once trimmed")
+
+
+class ReasonsPublic(Strict):
+    a: list[ReasonTag]
+    b: list[ReasonTag]
+    comment: str | None
+
+
 class SidePublic(Strict):
     """One side's answer as anyone may see it: nothing here can name or time its model."""
 
@@ -139,6 +159,7 @@ class RevealedTurn(Strict):
 
 class VotePublic(Strict):
     winner: Winner
+    reasons: ReasonsPublic | None = Field(default=None, description="null until given")
 
 
 class ModelNames(Strict):
@@ -153,6 +174,7 @@ class _BattleCommon(Strict):
     finished: bool = Field(description="Every answer of the latest turn is done")
     failed: bool = Field(description="An answer of the latest turn failed")
     can_vote: bool
+    can_give_reasons: bool = Field(default=False, description="Voted, no reasons given yet")
     vote: VotePublic | None
 
 
@@ -205,6 +227,11 @@ class LeaderboardSnapshotInfo(Strict):
     plots: dict[str, str] = Field(description="plot name → SVG URL")
 
 
+class ReasonSummary(Strict):
+    battles: int = Field(description="Counted battles of this model with reasons")
+    tags: dict[str, int] = Field(description="tag → how often this model's answers got it")
+
+
 class LeaderboardPublic(Strict):
     """The latest stored board of one kind and slice; `snapshot` is null before any run."""
 
@@ -213,6 +240,9 @@ class LeaderboardPublic(Strict):
     models: list[str] = []
     winrate: list[list[float | None]] = Field(
         default=[], description="winrate[i][j]: how often models[i] beat models[j]"
+    )
+    reasons: dict[str, ReasonSummary] | None = Field(
+        default=None, description="Overall boards: per model, the vote reasons its answers got"
     )
     cleaning: dict[str, Any] | None = None
     kinds: list[str]
