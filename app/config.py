@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     max_prompt_chars: int = 4000
     max_turns: int = 6
     terms_version: str = "2026-11-01"
+    # The "random image" preset draws from this folder of images (a `<name>.txt` next to an
+    # image holds its example questions, one a line). Unset: the demo draws shapes-world
+    # images; elsewhere the preset is off.
+    preset_image_dir: Path | None = None
 
     # Queue protocol.
     lease_ms: int = 15_000  # a job idle this long in another worker's hands is reclaimed

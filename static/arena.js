@@ -62,13 +62,23 @@
     });
   }
 
+  // Example questions fill the question box (the visitor still chooses the image).
+  document.addEventListener("click", function (ev) {
+    var button = ev.target.closest && ev.target.closest("button.example-question");
+    if (!button) return;
+    var box = document.querySelector("#new-battle textarea[name=prompt]");
+    if (box) { box.value = button.dataset.question; box.focus(); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { scan(document); });
   document.addEventListener("htmx:afterSwap", function (ev) {
     var target = ev.detail && ev.detail.target;
     if (target && target.id !== "errors") clearErrors();
     if (target && target.id === "battle" && target.querySelector("section.battle")) {
-      var form = document.getElementById("new-battle");
-      if (form) form.hidden = true;  // one battle at a time; "New battle" starts over
+      ["new-battle", "presets"].forEach(function (id) {
+        var form = document.getElementById(id);
+        if (form) form.hidden = true;  // one battle at a time; "New battle" starts over
+      });
     }
     scan(document);
   });

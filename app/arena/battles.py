@@ -256,6 +256,7 @@ async def create_battle(
     moderation: dict | None = None,
     review: bool = False,
     language: str | None = None,
+    preset: str | None = None,
 ) -> Battle:
     prompt = check_prompt(prompt, limits)
     await _check_not_busy(queue, [m.name for m in models], limits)
@@ -274,6 +275,8 @@ async def create_battle(
         moderation=moderation or {},
         review_status="review" if review else "none",
         language=language,
+        is_preset=preset is not None,
+        preset=preset,
     )
     turn = Turn(id=uuid.uuid4(), battle=battle, index=0, prompt=prompt)
     gens = [_generation(turn, side, m) for side, m in zip("ab", models, strict=False)]

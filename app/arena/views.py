@@ -66,6 +66,7 @@ def battle_view(battle: Battle) -> dict[str, Any]:
         "failed": failed,
         "can_vote": can_vote(battle),
         "can_give_reasons": can_give_reasons(battle),
+        "preset": battle.preset if battle.is_preset else None,
         "vote": None,
         "models": None,
     }

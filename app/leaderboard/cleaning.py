@@ -1,6 +1,9 @@
-"""Cleaning before ranking: the ranking engine's rules (``app.ranking.RULES``) plus one the
-engine cannot know about, ``excluded_vote`` (an operator excluded the vote after the
-vote-integrity report), run right after ``banned_visitor``.
+"""Cleaning before ranking: the ranking engine's rules (``app.ranking.RULES``) plus two
+the engine cannot know about, run right after ``banned_visitor``: ``excluded_vote`` (an
+operator excluded the vote after the vote-integrity report) and ``preset`` (the battle
+was started from a preset: not the visitor's own image and question, so, as in
+VisionArena, it does not count unless ``include_presets``). Presets dropped there passed
+every hygiene rule before them: they are released (marked) though not ranked.
 
 Each rule sees only what the previous ones kept, so the per-rule counts add up to
 ``total - kept``.
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.leaderboard.records import ModelInfo, VotedBattle
@@ -26,6 +29,8 @@ DESCRIPTIONS: dict[str, str] = {
     "removed": "battle removed by a moderator",
     "banned_visitor": "the voter is banned",
     "excluded_vote": "vote excluded by an operator (vote-integrity report)",
+    "preset": "started from a preset (an image and question the arena drew), not counted "
+              "unless include_presets",
     "excluded_model": "a model is disabled for ranking (options.ranked: false) or unknown",
     "daily_vote_cap": "votes beyond the per-visitor daily cap (UTC day, earliest kept)",
     "duplicate_prompt": "high-frequency duplicate prompt (same image and text), "
@@ -38,6 +43,7 @@ class CleaningParams:
     daily_vote_cap: int | None = 50
     max_per_prompt: int | None = 20  # battles kept per (image, normalised prompts)
     seed: int = 0
+    include_presets: bool = False  # rank battles started from a preset too
 
 
 def prompt_hash(battle: VotedBattle) -> str:
@@ -98,19 +104,27 @@ class Cleaned:
     battles: list[VotedBattle]
     records: list[BattleRecord]
     report: dict[str, Any]
+    presets: list[VotedBattle] = field(default_factory=list)  # dropped only as presets
 
 
 def clean(battles: Sequence[VotedBattle], models: Mapping[str, ModelInfo],
           params: CleaningParams = CleaningParams()) -> Cleaned:
     excluded_ids = {str(b.battle_id) for b in battles if b.vote_excluded}
+    preset_ids = set() if params.include_presets else {
+        str(b.battle_id) for b in battles if b.is_preset}
 
     def drop_excluded_votes(records: Sequence[BattleRecord],
                             _: EngineCleaningConfig) -> list[BattleRecord]:
         return [r for r in records if r.battle_id not in excluded_ids]
 
+    def drop_presets(records: Sequence[BattleRecord],
+                     _: EngineCleaningConfig) -> list[BattleRecord]:
+        return [r for r in records if r.battle_id not in preset_ids]
+
     names = [name for name, _ in ENGINE_RULES]
     at = names.index("banned_visitor") + 1 if "banned_visitor" in names else len(names)
-    rules = [*ENGINE_RULES[:at], ("excluded_vote", drop_excluded_votes), *ENGINE_RULES[at:]]
+    rules = [*ENGINE_RULES[:at], ("excluded_vote", drop_excluded_votes),
+             ("preset", drop_presets), *ENGINE_RULES[at:]]
     config = EngineCleaningConfig(
         identity_names={name: info.identity_words for name, info in models.items()},
         daily_vote_cap=params.daily_vote_cap,
@@ -119,8 +133,11 @@ def clean(battles: Sequence[VotedBattle], models: Mapping[str, ModelInfo],
     )
     current = [engine_record(b, models) for b in battles]
     steps = []
+    presets: set[str] = set()
     for name, rule in rules:
         after = rule(current, config)
+        if name == "preset":
+            presets = {r.battle_id for r in current} - {r.battle_id for r in after}
         steps.append({"rule": name, "description": DESCRIPTIONS.get(name, name),
                       "dropped": len(current) - len(after), "remaining": len(after)})
         current = after
@@ -130,6 +147,8 @@ def clean(battles: Sequence[VotedBattle], models: Mapping[str, ModelInfo],
         "kept": len(current),
         "rules": steps,
         "params": {"daily_vote_cap": params.daily_vote_cap,
-                   "max_per_prompt": params.max_per_prompt, "seed": params.seed},
+                   "max_per_prompt": params.max_per_prompt, "seed": params.seed,
+                   "include_presets": params.include_presets},
     }
-    return Cleaned([by_id[r.battle_id] for r in current], current, report)
+    return Cleaned([by_id[r.battle_id] for r in current], current, report,
+                   [b for b in battles if str(b.battle_id) in presets])

@@ -58,6 +58,8 @@ class LeaderboardRun:
     kept: list[VotedBattle]
     boards: list[Leaderboard]
     skipped_slices: dict[str, int] = field(default_factory=dict)  # too few votes
+    # Preset battles that passed every hygiene rule: released (marked), not ranked.
+    presets: list[VotedBattle] = field(default_factory=list)
 
     def board(self, kind: str, slice_: str = OVERALL) -> Leaderboard | None:
         return next((b for b in self.boards if b.kind == kind and b.slice == slice_), None)
@@ -172,4 +174,5 @@ def compute_leaderboards(
             progress(steps, steps, "done")
     return LeaderboardRun(cutoff=cutoff, code_version=code_version, params=params,
                           n_total=len(battles), cleaning=cleaned.report,
-                          kept=cleaned.battles, boards=boards, skipped_slices=skipped)
+                          kept=cleaned.battles, boards=boards, skipped_slices=skipped,
+                          presets=cleaned.presets)

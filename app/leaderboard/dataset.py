@@ -62,6 +62,10 @@ SCHEMA = pa.schema([
         ("tags_b", pa.list_(pa.string())),
         ("comment", pa.string()),
     ])),
+    # Started from a preset (an image and question the arena drew), and which one. Out of
+    # the ranking by default: such rows are in the release, not on the leaderboard.
+    ("is_preset", pa.bool_()),
+    ("preset", pa.string()),
 ])
 
 
@@ -92,6 +96,8 @@ def dataset_row(battle: VotedBattle) -> dict[str, Any]:
         "vote_reasons": {"tags_a": list(battle.reason_tags_a),
                          "tags_b": list(battle.reason_tags_b),
                          "comment": battle.reason_comment} if battle.has_reasons else None,
+        "is_preset": battle.is_preset,
+        "preset": battle.preset,
     }
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 
 from app.leaderboard.compute import KIND_LABELS, LeaderboardRun
-from app.leaderboard.dataset import SCHEMA, write_battles_parquet
+from app.leaderboard.dataset import SCHEMA, releasable, write_battles_parquet
 from app.leaderboard.plots import PLOTS, render_plot
 
 Progress = Callable[[str], None]
@@ -136,7 +136,7 @@ def write_export(run: LeaderboardRun, out_root: Path, day: date, *,
     (tmp / "index.html").write_text(html, encoding="utf-8")
     step("HTML page")
 
-    n_rows = write_battles_parquet(run.kept, tmp / "battles.parquet")
+    n_rows = write_battles_parquet([*run.kept, *run.presets], tmp / "battles.parquet")
     step("battles.parquet")
 
     for rel, data in sorted((extra_files or {}).items()):
@@ -161,6 +161,8 @@ def write_export(run: LeaderboardRun, out_root: Path, day: date, *,
             "battles_considered": run.n_total,
             "battles_ranked": len(run.kept),
             "battles_parquet": n_rows,
+            "battles_preset": sum(1 for b in [*run.kept, *run.presets]
+                                  if b.is_preset and releasable(b)),
             "leaderboard_csv": sum(len(b.payload["rows"]) for b in run.boards),
             "boards": len(run.boards),
         },

@@ -50,6 +50,9 @@ class VotedBattle:
     reason_tags_b: tuple[str, ...] = ()
     reason_comment: str | None = None
     has_reasons: bool = False
+    # Started from a preset (app/arena/presets.py): out of the ranking by default.
+    is_preset: bool = False
+    preset: str | None = None
 
     @property
     def anonymous(self) -> bool:

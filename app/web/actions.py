@@ -17,6 +17,7 @@ from app.arena.battles import (
     create_battle,
 )
 from app.arena.errors import ArenaError
+from app.arena.presets import draw_preset
 from app.arena.reasons import check_reasons
 from app.db.models import Battle, Visitor
 from app.storage.images import ImageRejected, normalise_image
@@ -52,9 +53,16 @@ async def start_battle(
     prompt: str,
     mode: str,
     requested: list[str],
+    preset: str = "",
 ) -> Battle:
+    """A battle on the visitor's image and question, or (``preset``) on an image and an
+    example question the arena draws; the upload and prompt are then not used."""
     settings = state.settings
-    raw = await read_upload(upload, settings.max_upload_bytes)
+    if preset:
+        drawn = await asyncio.to_thread(draw_preset, preset, settings, state.rng)
+        raw, prompt = drawn.image, drawn.question
+    else:
+        raw = await read_upload(upload, settings.max_upload_bytes)
     try:
         image = await asyncio.to_thread(
             normalise_image,
@@ -85,6 +93,7 @@ async def start_battle(
         moderation=screening.results,
         review=screening.review,
         language=screening.language,
+        preset=preset or None,
     )
 
 

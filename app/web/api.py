@@ -76,7 +76,7 @@ async def models(session: SessionDep, state: StateDep) -> list[ModelAvailability
 
 
 @router.post("/battles", status_code=201,
-             responses=error_responses(400, 403, 413, 415, 422, 429, 503))
+             responses=error_responses(400, 403, 404, 413, 415, 422, 429, 503))
 async def create(
     request: Request,
     session: SessionDep,
@@ -88,6 +88,9 @@ async def create(
     mode: Annotated[Mode, Form()] = "anonymous",
     model_a: Annotated[str, Form()] = "",
     model_b: Annotated[str, Form()] = "",
+    preset: Annotated[str, Form(max_length=64, description=(
+        "random-image: the arena draws the image and an example question (image and "
+        "prompt are then not used); such battles are kept out of the ranking"))] = "",
 ) -> BattleOut:
     """Start a battle: anonymous (models drawn for you), side_by_side or direct (named)."""
     battle = await start_battle(
@@ -99,6 +102,7 @@ async def create(
         prompt=prompt,
         mode=mode,
         requested=[model_a, model_b] if mode == "side_by_side" else [model_a],
+        preset=preset,
     )
     return battle_out(await owned_battle(session, str(battle.id), visitor))
 

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.arena.battles import model_availability, owned_battle
+from app.arena.presets import RANDOM_IMAGE, example_questions, preset_available
 from app.arena.reasons import COMMENT_MAX_CHARS, TAG_LABELS, TAGS
 from app.arena.views import battle_view
 from app.arena.visitors import has_consented, record_consent
@@ -40,7 +41,9 @@ async def _mode_page(
     if not await has_consented(session, visitor.id, state.settings.terms_version):
         return _page(request, "terms.html", next=request.url.path)
     models = await model_availability(session, state.queue)
-    return _page(request, "arena.html", mode=mode, models=models)
+    return _page(request, "arena.html", mode=mode, models=models,
+                 examples=example_questions(state.settings),
+                 preset=RANDOM_IMAGE if preset_available(state.settings) else None)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -92,11 +95,13 @@ async def create(
     mode: Annotated[str, Form()] = "anonymous",
     model_a: Annotated[str, Form()] = "",
     model_b: Annotated[str, Form()] = "",
+    preset: Annotated[str, Form()] = "",
 ):
     battle = await start_battle(
         state, session, visitor=visitor, ip_hash=client_ip_hash(request), upload=image,
         prompt=prompt, mode=mode,
         requested=[model_a, model_b] if mode == "side_by_side" else [model_a],
+        preset=preset,
     )
     view = battle_view(await owned_battle(session, str(battle.id), visitor))
     response = _page(request, "_battle.html", battle=view)

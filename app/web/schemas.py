@@ -175,6 +175,8 @@ class _BattleCommon(Strict):
     failed: bool = Field(description="An answer of the latest turn failed")
     can_vote: bool
     can_give_reasons: bool = Field(default=False, description="Voted, no reasons given yet")
+    preset: str | None = Field(default=None, description="The preset the battle was started "
+                               "from (random-image), or null: kept out of the ranking")
     vote: VotePublic | None
 
 

@@ -100,7 +100,10 @@ async def test_export_writes_every_file_reproducibly(
 
     table = pq.read_table(folder / "battles.parquet")
     assert table.schema.equals(SCHEMA)
-    assert table.num_rows == manifest["rows"]["battles_parquet"] == manifest["cleaning"]["kept"]
+    # The ranked battles and, marked, the preset ones (not ranked, but released).
+    assert manifest["rows"]["battles_preset"] == rules["preset"] == 3
+    assert table.num_rows == manifest["rows"]["battles_parquet"] == (
+        manifest["cleaning"]["kept"] + manifest["rows"]["battles_preset"])
     meta_fields = {f.name for f in table.schema.field("conv_metadata").type}
     assert {"sum_assistant_a_tokens", "sum_assistant_b_tokens", "header_count_a",
             "list_count_a", "bold_count_a", "header_count_b", "list_count_b",
