@@ -70,6 +70,19 @@
     if (box) { box.value = button.dataset.question; box.focus(); }
   });
 
+  // Keyboard voting: ← A is better, → B is better, t tie, b both are bad. Only while the
+  // vote buttons are enabled (both answers finished), never while typing in a field.
+  document.addEventListener("keydown", function (ev) {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+    var t = ev.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    var key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+    var button = document.querySelector('section.battle .votes button.vote[data-key="' + key + '"]');
+    if (!button || button.disabled) return;
+    ev.preventDefault();
+    button.click();
+  });
+
   document.addEventListener("DOMContentLoaded", function () { scan(document); });
   document.addEventListener("htmx:afterSwap", function (ev) {
     var target = ev.detail && ev.detail.target;

@@ -18,6 +18,17 @@ def names_visible(battle: Battle) -> bool:
     return battle.mode != "anonymous" or battle.vote is not None
 
 
+def tokens_per_s(gen: Generation) -> float | None:
+    """Decoding speed after the first token (the time to first token is shown apart);
+    over the whole latency when no first-token time was recorded."""
+    tokens, total = gen.completion_tokens, gen.latency_ms
+    if not tokens or not total:
+        return None
+    if gen.ttft_ms is not None and tokens > 1 and total > gen.ttft_ms:
+        return round((tokens - 1) / ((total - gen.ttft_ms) / 1000), 1)
+    return round(tokens / (total / 1000), 1)
+
+
 def vote_view(vote: Vote) -> dict[str, Any]:
     reasons = None
     if vote.reasons_at is not None:
@@ -40,6 +51,7 @@ def generation_view(gen: Generation, reveal: bool) -> dict[str, Any]:
             "completion_tokens": gen.completion_tokens,
             "ttft_ms": gen.ttft_ms,
             "latency_ms": gen.latency_ms,
+            "tokens_per_s": tokens_per_s(gen) if gen.status == "done" else None,
         }
     return view
 

@@ -141,6 +141,9 @@ class RevealedSide(SidePublic):
     completion_tokens: int | None
     ttft_ms: float | None
     latency_ms: float | None
+    tokens_per_s: float | None = Field(
+        default=None, description="Decoding speed after the first token"
+    )
 
 
 class TurnPublic(Strict):

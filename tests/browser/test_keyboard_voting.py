@@ -1,0 +1,87 @@
+"""Keyboard voting in a real browser (uvicorn, embedded workers, Chromium): the keys are
+shown, each one casts its vote once both answers finished, typing in a field never votes,
+and after the vote each side shows its time to first token and tokens/s. The reasons
+form works from the page too."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.arena.stack import ArenaStack, embedded_stack, png_bytes
+
+pytestmark = pytest.mark.browser
+MODELS = ["tiny-alpha", "tiny-beta"]
+KEYS = [
+    ("ArrowLeft", "A is better"),
+    ("ArrowRight", "B is better"),
+    ("t", "Tie"),
+    ("b", "Both are bad"),
+]
+
+
+@pytest.fixture(scope="module")
+def site(models_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArenaStack]:
+    s = embedded_stack(models_file, tmp_path_factory.mktemp("keyboard-site"))
+    try:
+        s.start_web("--embedded-workers")
+        s.wait_models_online(MODELS)
+        yield s
+    finally:
+        s.stop()
+
+
+def test_keyboard_votes_and_timings(browser, site: ArenaStack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    image = tmp_path / "blue.png"
+    image.write_bytes(png_bytes((30, 60, 220), (96, 96)))
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    # Script errors, and failed requests of the page itself. (Chromium's own favicon
+    # request logs a "Failed to load resource" 404 that is no request of the page's.)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(site.url + "/")
+    page.check("input[name=accept]")
+    page.click("#accept-terms")
+
+    for k, (key, label) in enumerate(KEYS):
+        page.wait_for_selector("#new-battle")
+        page.set_input_files("input[name=image]", str(image))
+        page.fill("textarea[name=prompt]", f"What colour is it? ({k})")
+        page.click("#send")
+        page.wait_for_selector("section.battle[data-ended='1']", timeout=90_000)
+        hint = page.locator(".key-hint")
+        assert hint.is_visible() and "←" in hint.inner_text() and "→" in hint.inner_text()
+        assert page.locator(f'button.vote[data-key="{key}"] kbd').is_visible()
+
+        # Typing in the follow-up box is typing, not voting.
+        page.focus(".follow-up input[name=prompt]")
+        page.keyboard.press(key)
+        page.wait_for_timeout(300)
+        assert page.locator(".reveal").count() == 0
+        page.locator(".follow-up input[name=prompt]").evaluate("el => el.blur()")
+
+        page.keyboard.press(key)
+        page.wait_for_selector(".reveal")
+        assert f"You voted: {label}" in page.inner_text(".reveal")
+        for side in "ab":
+            timing = page.inner_text(f'.pane[data-side="{side}"] .timing')
+            assert re.search(r"first token \d+ ms · [\d.]+ tokens/s", timing), timing
+        if k == 0:
+            page.screenshot(path=str(tmp_path / "keyboard-vote.png"))  # the test's artefact
+            page.check('.reason-tags[data-side="a"] input[value="correct"]')
+            page.check('.reason-tags[data-side="b"] input[value="too_long"]')
+            page.fill(".reasons input[name=comment]", "<i>short</i> and right")
+            page.click("#send-reasons")
+            page.wait_for_selector("#reasons-given")
+            given = page.inner_text("#reasons-given")
+            assert "Correct" in given and "Too long" in given and "<i>short</i>" in given
+            page.keyboard.press("ArrowRight")  # the vote is cast: keys do nothing now
+            page.wait_for_timeout(200)
+            assert f"You voted: {label}" in page.inner_text(".reveal")
+        page.click("#new-battle-link")
+    assert errors == []
+    page.close()
