@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.arena.redraw import Redrawn, announce, redraw_failed_side
 from app.db.models import Battle, Generation, GenerationAttempt, Turn
+from app.queue import JobQueue
 from workers.engines.base import ChatMessage
 
 UNFINISHED = ("queued", "running")
@@ -31,6 +33,12 @@ class JobContext:
     params: dict[str, Any]
     image_sha256: str | None
     messages: list[ChatMessage]
+    base: int = 0  # the attempts before this side's model was re-drawn (none: 0)
+
+    @property
+    def tries(self) -> int:
+        """This attempt's number among the current model's."""
+        return self.attempt - self.base
 
 
 def _now() -> datetime:
@@ -61,13 +69,13 @@ async def begin_attempt(
             .values(attempts=Generation.attempts + 1, status="running", worker_id=worker_id,
                     status_at=now)
             .returning(Generation.attempts, Generation.side, Generation.params,
-                       Generation.turn_id)
+                       Generation.turn_id, Generation.attempts_base)
         )
     ).first()
     if row is None:
         await session.rollback()
         return None
-    attempts, side, params, turn_id = row
+    attempts, side, params, turn_id, base = row
     await session.execute(
         update(GenerationAttempt)
         .where(GenerationAttempt.generation_id == gid, GenerationAttempt.outcome == "running")
@@ -97,7 +105,8 @@ async def begin_attempt(
         messages.append(ChatMessage("user", prompt))
         if i < len(rows) - 1:
             messages.append(ChatMessage("assistant", text or ""))
-    return JobContext(gid, attempts, params or {}, rows[0][3] if rows else None, messages)
+    return JobContext(gid, attempts, params or {}, rows[0][3] if rows else None, messages,
+                      int(base or 0))
 
 
 def _current(gid: uuid.UUID, attempt: int) -> Any:
@@ -164,6 +173,23 @@ async def mark_failed(
     return await _fenced(session, gid, attempt, values, "failed", reason) is not None
 
 
+async def fail_or_redraw(
+    session: AsyncSession, queue: JobQueue, generation_id: str, attempt: int, reason: str
+) -> Redrawn | None:
+    """The last attempt of `attempt`'s model failed: re-draw the side when the battle rules
+    allow it (a first-turn failure of an anonymous battle, app/arena/redraw.py), recording
+    the attempt as failed. None: not re-drawn (the caller then marks the side failed).
+    The caller announces a re-draw (`app.arena.redraw.announce`) after this returns."""
+    gid = uuid.UUID(generation_id)
+    redrawn = await redraw_failed_side(session, queue, gid, seen_status="running",
+                                       seen_attempts=attempt, reason=reason)
+    if redrawn is None:
+        return None
+    await _end_attempt(session, gid, attempt, "failed", reason)
+    await session.commit()
+    return redrawn
+
+
 async def requeue(
     session: AsyncSession, generation_id: str, attempt: int, reason: str,
     outcome: str = "requeued",
@@ -183,6 +209,7 @@ class StaleGeneration:
     id: uuid.UUID
     status: str
     attempts: int
+    base: int = 0  # attempts_base: the attempts before the side's model was re-drawn
 
 
 async def unfinished_rows(
@@ -191,8 +218,10 @@ async def unfinished_rows(
     """Unfinished rows of `table` (generations or judgments) of `model` (`owner` is the
     column naming it) whose status has not changed for `grace_s`."""
     cutoff = _now() - timedelta(seconds=grace_s)
+    base = getattr(table, "attempts_base", None)
     rows = await session.execute(
-        select(table.id, table.status, table.attempts)
+        select(table.id, table.status, table.attempts,
+               base if base is not None else literal(0))
         .where(owner == model, table.status.in_(UNFINISHED), table.status_at < cutoff)
         .order_by(table.status_at)
     )
@@ -209,9 +238,10 @@ async def recover_row(
     meantime wins. Returns "requeued", "failed" or None (it changed meanwhile); the caller
     commits."""
     seen = and_(table.id == row.id, table.status == row.status, table.attempts == row.attempts)
-    give_up = row.attempts >= max_attempts
+    give_up = row.attempts - row.base >= max_attempts
     values: dict[str, Any] = (
-        dict(status="failed", error=f"{reason}; gave up after {row.attempts} attempts",
+        dict(status="failed",
+             error=f"{reason}; gave up after {row.attempts - row.base} attempts",
              finished_at=_now())
         if give_up else dict(status="queued")
     )
@@ -232,9 +262,22 @@ async def unfinished_before(
 
 
 async def recover(
-    session: AsyncSession, gen: StaleGeneration, *, max_attempts: int, reason: str
+    session: AsyncSession, gen: StaleGeneration, *, max_attempts: int, reason: str,
+    queue: JobQueue | None = None,
 ) -> str | None:
-    """`recover_row` for a generation, recording how its running attempt ended."""
+    """`recover_row` for a generation, recording how its running attempt ended. A
+    generation that has had its attempts is re-drawn instead of failed when the battle
+    rules allow it (with `queue`: outcome "redrawn", already announced)."""
+    if queue is not None and gen.attempts - gen.base >= max_attempts:
+        why = f"{reason}; gave up after {gen.attempts - gen.base} attempts"
+        redrawn = await redraw_failed_side(session, queue, gen.id, seen_status=gen.status,
+                                           seen_attempts=gen.attempts, reason=why)
+        if redrawn is not None:
+            if gen.status == "running":
+                await _end_attempt(session, gen.id, gen.attempts, "failed", why)
+            await session.commit()
+            await announce(queue, redrawn)
+            return "redrawn"
     outcome = await recover_row(session, Generation, gen, max_attempts=max_attempts,
                                 reason=reason)
     if outcome is not None and gen.status == "running":

@@ -28,6 +28,7 @@ log = logging.getLogger("arena.sweeper")
 class SweepReport:
     requeued: int = 0
     failed: int = 0
+    redrawn: int = 0  # first-turn sides given to another model (app/arena/redraw.py)
     skipped: bool = False  # another process holds the sweep lock
 
 
@@ -56,16 +57,20 @@ async def sweep(
         for row in stale:
             if str(row.id) in held:
                 continue  # a job exists; a dead holder's lease runs out and another reclaims it
+            # A generation out of attempts may be re-drawn (the store announces it).
+            redraw = {"queue": queue} if kind == "generation" else {}
             async with sessionmaker() as session:
                 outcome = await store.recover(
-                    session, row, max_attempts=max_attempts, reason="the queue lost this job"
+                    session, row, max_attempts=max_attempts, reason="the queue lost this job",
+                    **redraw,
                 )
             if outcome == "requeued":
                 await queue.enqueue(model, str(row.id), lane=lane, kind=kind)
             if outcome:
                 outcomes[outcome] += 1
-    report = SweepReport(requeued=outcomes["requeued"], failed=outcomes["failed"])
-    if report.requeued or report.failed:
-        log.warning("sweeper for %s: requeued %d, failed %d jobs that no queue held",
-                    model, report.requeued, report.failed)
+    report = SweepReport(requeued=outcomes["requeued"], failed=outcomes["failed"],
+                         redrawn=outcomes["redrawn"])
+    if report.requeued or report.failed or report.redrawn:
+        log.warning("sweeper for %s: requeued %d, failed %d, re-drew %d jobs that no queue "
+                    "held", model, report.requeued, report.failed, report.redrawn)
     return report

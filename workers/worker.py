@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.arena.battles import record_screening
+from app.arena.redraw import announce
 from app.config import Settings
 from app.db.errors import is_db_outage
 from app.db.models import Generation, Turn
@@ -294,6 +295,7 @@ class Worker:
             return
         gid = job.generation_id
         attempt: int | None = None
+        base = 0  # attempts before a re-draw gave this side to this model
         try:
             async with self.sessionmaker() as session:
                 ctx = await job_store.begin_attempt(session, gid, self.worker_id)
@@ -301,9 +303,10 @@ class Worker:
                 await self.queue.ack(self.model, job.message_id)  # a duplicate delivery
                 return
             attempt = ctx.attempt
+            base = ctx.base
             self._attempts[(job.lane, job.message_id)] = (job, attempt)
-            if ctx.attempt > self.max_attempts:
-                await self._fail(job, attempt, f"gave up after {ctx.attempt - 1} attempts")
+            if ctx.tries > self.max_attempts:
+                await self._fail(job, attempt, f"gave up after {ctx.tries - 1} attempts")
                 return
             request = GenerationRequest(
                 messages=ctx.messages,
@@ -322,7 +325,7 @@ class Worker:
         except Exception as exc:
             log.exception("generation %s failed", gid)
             if attempt is not None:
-                await self._retry_or_fail(job, attempt, repr(exc))
+                await self._retry_or_fail(job, attempt, repr(exc), base=base)
         finally:
             self._attempts.pop((job.lane, job.message_id), None)
 
@@ -435,8 +438,10 @@ class Worker:
             )
             await session.commit()
 
-    async def _retry_or_fail(self, job: ClaimedJob, attempt: int, reason: str) -> None:
-        if attempt >= self.max_attempts:
+    async def _retry_or_fail(
+        self, job: ClaimedJob, attempt: int, reason: str, base: int = 0
+    ) -> None:
+        if attempt - base >= self.max_attempts:
             await self._fail(job, attempt, reason)
             return
         async with self.sessionmaker() as session:
@@ -460,6 +465,15 @@ class Worker:
         await self.queue.ack(self.model, job.message_id, lane=job.lane)
 
     async def _fail(self, job: ClaimedJob, attempt: int, reason: str) -> None:
+        if job.kind == "generation":
+            # A first-turn failure may go to another model instead (the battle rules say).
+            async with self.sessionmaker() as session:
+                redrawn = await job_store.fail_or_redraw(session, self.queue,
+                                                         job.generation_id, attempt, reason)
+            if redrawn is not None:
+                await announce(self.queue, redrawn)
+                await self.queue.ack(self.model, job.message_id, lane=job.lane)
+                return
         async with self.sessionmaker() as session:
             if not await STORES[job.kind].mark_failed(session, job.generation_id, attempt,
                                                       reason):

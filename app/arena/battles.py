@@ -89,10 +89,12 @@ async def load_battle(session: AsyncSession, battle_id: uuid.UUID | str) -> Batt
 
 
 async def owned_battle(session: AsyncSession, battle_id: str, visitor: Visitor) -> Battle:
-    """The same 404 for a missing battle, another visitor's and a removed one: ids must not
-    be probed, and a moderator's removal takes effect at once."""
+    """The same 404 for a missing battle, another visitor's, a removed one and one its
+    owner deleted: ids must not be probed, and a moderator's removal or the owner's
+    deletion takes effect at once."""
     battle = await load_battle(session, battle_id)
-    if battle is None or battle.visitor_id != visitor.id or battle.removed:
+    if (battle is None or battle.visitor_id != visitor.id or battle.removed
+            or battle.deleted_at is not None):
         raise ArenaError("Battle not found.", 404)
     return battle
 
@@ -198,9 +200,14 @@ async def record_screening(
     await session.execute(update(Battle).where(Battle.id == battle_id).values(**values))
 
 
+def generation_params(model: ModelEntry) -> dict:
+    """What a generation of `model` is asked to do (its registry's limits and sampling)."""
+    return {"max_new_tokens": model.max_new_tokens, **model.sampling}
+
+
 def _generation(turn: Turn, side: str, model: ModelEntry) -> Generation:
-    params = {"max_new_tokens": model.max_new_tokens, **model.sampling}
-    return Generation(id=uuid.uuid4(), turn=turn, side=side, model=model.name, params=params)
+    return Generation(id=uuid.uuid4(), turn=turn, side=side, model=model.name,
+                      params=generation_params(model))
 
 
 async def _enqueue(queue: JobQueue, gens: Sequence[Generation]) -> None:
@@ -375,13 +382,15 @@ async def attach_reasons(
 
 
 async def visitor_may_see_image(session: AsyncSession, visitor: Visitor, sha256: str) -> bool:
-    """Images are shown only to visitors with a live battle that uses them."""
+    """Images are shown only to visitors with a live battle that uses them (not removed by
+    a moderator, not deleted by its owner)."""
     found = await session.scalar(
         select(Battle.id)
         .where(
             Battle.visitor_id == visitor.id,
             Battle.image_sha256 == sha256,
             Battle.removed.is_(False),
+            Battle.deleted_at.is_(None),
         )
         .limit(1)
     )

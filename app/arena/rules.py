@@ -63,3 +63,31 @@ def follow_up_refusal(battle: Battle, max_turns: int) -> tuple[str, int] | None:
     if not done:
         return "Please wait until both answers have finished.", 409
     return None
+
+
+# A failed side on the first turn is re-drawn at most this many times per battle; after
+# that (or when no other live model is left) the side fails as before.
+MAX_REDRAWS = 2
+
+
+def redraw_refusal(*, mode: str, turn_index: int, voted: bool, redraws: int) -> str | None:
+    """Why a side whose generation just failed (no answer) may not be re-drawn, or None
+    when another model takes that side. Only anonymous battles (the visitor chose the
+    models of the others), only on the first turn (later the conversation belongs to the
+    two models), never after a vote, and at most MAX_REDRAWS times."""
+    if mode != "anonymous":
+        return "the models were chosen by name"
+    if turn_index != 0:
+        return "only a first-turn failure is re-drawn"
+    if voted:
+        return "the battle has a vote"
+    if redraws >= MAX_REDRAWS:
+        return f"already re-drawn {redraws} times"
+    return None
+
+
+def redraw_excluded(model_a: str, model_b: str | None, redraws: list[dict] | None) -> set[str]:
+    """Models a re-draw may not pick: both sides' current models (the failed one and the
+    other side's) and every model this battle already replaced."""
+    return {model_a, *([model_b] if model_b else []),
+            *(str(r.get("model")) for r in redraws or ())}

@@ -23,3 +23,13 @@ def sample_pair(candidates: Sequence[tuple[str, float]], rng: random.Random) -> 
     pair = [names[first], names[second]]
     rng.shuffle(pair)
     return pair[0], pair[1]
+
+
+def sample_replacement(
+    candidates: Sequence[tuple[str, float]], exclude: set[str], rng: random.Random
+) -> str | None:
+    """Draw one model by sampling weight among those not excluded (None: none left)."""
+    pool = [(name, w) for name, w in candidates if w > 0 and name not in exclude]
+    if not pool:
+        return None
+    return rng.choices([n for n, _ in pool], weights=[w for _, w in pool])[0]

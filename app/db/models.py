@@ -145,6 +145,14 @@ class Battle(Base):
     # not the visitor's own input: kept out of the ranking by default, marked in exports.
     is_preset: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     preset: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The models a first-turn re-draw replaced (app/arena/redraw.py): a list of
+    # {side, model, attempts, error, at}. Never shown before the vote, never on the vote.
+    redraws: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # The tombstone of a battle its owner deleted (app/arena/deletion.py): the rows stay,
+    # the battle leaves the owner's list, releases and (by default) the leaderboard.
+    # `deleted_vote` says what vote it had then, so an acknowledged vote is never lost.
+    deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    deleted_vote: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     turns: Mapped[list[Turn]] = relationship(
         back_populates="battle", order_by="Turn.index", cascade="all, delete-orphan"
@@ -193,6 +201,9 @@ class Generation(Base):
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     finish_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # `attempts` when the side was last re-drawn: the current model's tries are
+    # attempts - attempts_base (the fencing token itself only ever grows).
+    attempts_base: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     worker_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
