@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # leaderboard_refresh_s when votes came in since the last snapshot (0: nightly only).
     leaderboard_debounce_s: float = 3.0
     leaderboard_refresh_s: float = 300.0
+    # Battles their owner deleted (a tombstone) leave every release; on the leaderboard
+    # they count only when this is set (cleaning rule `deleted`).
+    leaderboard_include_deleted: bool = False
 
     # Web.
     host: str = "127.0.0.1"

@@ -26,13 +26,15 @@ PromptOpt = Annotated[int, typer.Option(help="battles counted per duplicate prom
 
 def _params(seed: int, bootstrap: int, min_slice_votes: int, daily_vote_cap: int,
             max_per_prompt: int) -> Any:
+    from app.config import get_settings
     from app.leaderboard.cleaning import CleaningParams
     from app.leaderboard.compute import LeaderboardParams
 
     return LeaderboardParams(
         seed=seed, n_bootstrap=bootstrap, min_slice_votes=min_slice_votes,
         cleaning=CleaningParams(daily_vote_cap=daily_vote_cap, max_per_prompt=max_per_prompt,
-                                seed=seed),
+                                seed=seed,
+                                include_deleted=get_settings().leaderboard_include_deleted),
     )
 
 

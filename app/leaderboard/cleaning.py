@@ -1,6 +1,8 @@
 """Cleaning before ranking: the ranking engine's rules (``app.ranking.RULES``) plus two
 the engine cannot know about, run right after ``banned_visitor``: ``excluded_vote`` (an
-operator excluded the vote after the vote-integrity report) and ``preset`` (the battle
+operator excluded the vote after the vote-integrity report), ``deleted`` (the battle's
+owner deleted it: out unless ``include_deleted``, the operator's
+``ARENA_LEADERBOARD_INCLUDE_DELETED``) and ``preset`` (the battle
 was started from a preset: not the visitor's own image and question, so, as in
 VisionArena, it does not count unless ``include_presets``). Presets dropped there passed
 every hygiene rule before them: they are released (marked) though not ranked.
@@ -29,6 +31,7 @@ DESCRIPTIONS: dict[str, str] = {
     "removed": "battle removed by a moderator",
     "banned_visitor": "the voter is banned",
     "excluded_vote": "vote excluded by an operator (vote-integrity report)",
+    "deleted": "deleted by its owner (My battles), not counted unless include_deleted",
     "preset": "started from a preset (an image and question the arena drew), not counted "
               "unless include_presets",
     "excluded_model": "a model is disabled for ranking (options.ranked: false) or unknown",
@@ -44,6 +47,7 @@ class CleaningParams:
     max_per_prompt: int | None = 20  # battles kept per (image, normalised prompts)
     seed: int = 0
     include_presets: bool = False  # rank battles started from a preset too
+    include_deleted: bool = False  # rank battles their owner deleted too
 
 
 def prompt_hash(battle: VotedBattle) -> str:
@@ -110,12 +114,18 @@ class Cleaned:
 def clean(battles: Sequence[VotedBattle], models: Mapping[str, ModelInfo],
           params: CleaningParams = CleaningParams()) -> Cleaned:
     excluded_ids = {str(b.battle_id) for b in battles if b.vote_excluded}
+    deleted_ids = set() if params.include_deleted else {
+        str(b.battle_id) for b in battles if b.deleted}
     preset_ids = set() if params.include_presets else {
         str(b.battle_id) for b in battles if b.is_preset}
 
     def drop_excluded_votes(records: Sequence[BattleRecord],
                             _: EngineCleaningConfig) -> list[BattleRecord]:
         return [r for r in records if r.battle_id not in excluded_ids]
+
+    def drop_deleted(records: Sequence[BattleRecord],
+                     _: EngineCleaningConfig) -> list[BattleRecord]:
+        return [r for r in records if r.battle_id not in deleted_ids]
 
     def drop_presets(records: Sequence[BattleRecord],
                      _: EngineCleaningConfig) -> list[BattleRecord]:
@@ -124,7 +134,7 @@ def clean(battles: Sequence[VotedBattle], models: Mapping[str, ModelInfo],
     names = [name for name, _ in ENGINE_RULES]
     at = names.index("banned_visitor") + 1 if "banned_visitor" in names else len(names)
     rules = [*ENGINE_RULES[:at], ("excluded_vote", drop_excluded_votes),
-             ("preset", drop_presets), *ENGINE_RULES[at:]]
+             ("deleted", drop_deleted), ("preset", drop_presets), *ENGINE_RULES[at:]]
     config = EngineCleaningConfig(
         identity_names={name: info.identity_words for name, info in models.items()},
         daily_vote_cap=params.daily_vote_cap,
@@ -148,7 +158,8 @@ def clean(battles: Sequence[VotedBattle], models: Mapping[str, ModelInfo],
         "rules": steps,
         "params": {"daily_vote_cap": params.daily_vote_cap,
                    "max_per_prompt": params.max_per_prompt, "seed": params.seed,
-                   "include_presets": params.include_presets},
+                   "include_presets": params.include_presets,
+                   "include_deleted": params.include_deleted},
     }
     return Cleaned([by_id[r.battle_id] for r in current], current, report,
                    [b for b in battles if str(b.battle_id) in presets])

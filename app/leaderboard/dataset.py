@@ -102,8 +102,9 @@ def dataset_row(battle: VotedBattle) -> dict[str, Any]:
 
 
 def releasable(battle: VotedBattle) -> bool:
-    """Battles still waiting for a moderator (flagged by the gate) are not released."""
-    return battle.review_status not in ("review", "removed")
+    """Battles still waiting for a moderator (flagged by the gate) are not released, nor
+    battles their owner deleted."""
+    return battle.review_status not in ("review", "removed") and not battle.deleted
 
 
 def write_battles_parquet(battles: Sequence[VotedBattle], path: Path) -> int:

@@ -53,7 +53,8 @@ async def load_battle_records(
             review_status=battle.review_status, image_sha256=battle.image_sha256,
             removed=bool(battle.removed) or battle.review_status == "removed",
             visitor_banned=bool(banned), vote_excluded=bool(vote.excluded), turns=tuple(turns),
-            is_preset=bool(battle.is_preset), preset=battle.preset, **_reasons(vote),
+            is_preset=bool(battle.is_preset), preset=battle.preset,
+            deleted=battle.deleted_at is not None, **_reasons(vote),
         ))
     return records
 

@@ -53,6 +53,9 @@ class VotedBattle:
     # Started from a preset (app/arena/presets.py): out of the ranking by default.
     is_preset: bool = False
     preset: str | None = None
+    # Deleted by its owner (a tombstone, app/arena/deletion.py): never released, and out
+    # of the ranking unless the operator includes deleted battles.
+    deleted: bool = False
 
     @property
     def anonymous(self) -> bool:

@@ -16,6 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import TypeAdapter
 
 from app.arena.battles import model_availability, owned_battle, visitor_may_see_image
+from app.arena.deletion import delete_battle, visitor_battles
 from app.arena.errors import ArenaError
 from app.arena.views import battle_view
 from app.arena.visitors import record_consent
@@ -32,6 +33,7 @@ from app.web.deps import (
     get_visitor,
 )
 from app.web.schemas import (
+    BattleDeleted,
     BattleOut,
     ConsentIn,
     ConsentPublic,
@@ -105,6 +107,18 @@ async def create(
         preset=preset,
     )
     return battle_out(await owned_battle(session, str(battle.id), visitor))
+
+
+@router.get("/battles", responses=error_responses(403, 503))
+async def my_battles(session: SessionDep, visitor: VisitorDep) -> list[BattleOut]:
+    """Your battles, newest first (names only after the vote); deleted ones are gone."""
+    return [battle_out(b) for b in await visitor_battles(session, visitor)]
+
+
+@router.delete("/battles/{battle_id}", responses=error_responses(403, 404, 422, 503))
+async def delete(battle_id: str, session: SessionDep, visitor: VisitorDep) -> BattleDeleted:
+    """Delete one of your battles (a tombstone; doing it again answers the same)."""
+    return BattleDeleted(id=str(await delete_battle(session, battle_id, visitor)))
 
 
 @router.get("/battles/{battle_id}", responses=error_responses(403, 404, 422, 503))

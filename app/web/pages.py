@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app.arena.battles import model_availability, owned_battle
+from app.arena.deletion import delete_battle, visitor_battles
 from app.arena.presets import RANDOM_IMAGE, example_questions, preset_available
 from app.arena.reasons import COMMENT_MAX_CHARS, TAG_LABELS, TAGS
 from app.arena.views import battle_view
@@ -19,6 +20,7 @@ from app.web import actions
 from app.web.actions import start_battle
 from app.web.deps import ConsentedVisitorDep, SessionDep, StateDep, VisitorDep, client_ip_hash
 from app.web.render import render_markdown
+from app.web.uploads import upload_rules
 
 templates = Jinja2Templates(directory=str(Path(REPO_ROOT) / "templates"))
 templates.env.filters["markdown"] = render_markdown
@@ -42,7 +44,7 @@ async def _mode_page(
         return _page(request, "terms.html", next=request.url.path)
     models = await model_availability(session, state.queue)
     return _page(request, "arena.html", mode=mode, models=models,
-                 examples=example_questions(state.settings),
+                 examples=example_questions(state.settings), upload=upload_rules(state.settings),
                  preset=RANDOM_IMAGE if preset_available(state.settings) else None)
 
 
@@ -159,3 +161,15 @@ async def reasons(
     await actions.give_reasons(session, battle, visitor, a, b, comment)
     view = battle_view(await owned_battle(session, battle_id, visitor))
     return _page(request, "_battle.html", battle=view)
+
+
+@router.get("/my-battles", response_class=HTMLResponse)
+async def my_battles(request: Request, session: SessionDep, visitor: VisitorDep):
+    views = [battle_view(b) for b in await visitor_battles(session, visitor)]
+    return _page(request, "my_battles.html", battles=views)
+
+
+@router.post("/my-battles/{battle_id}/delete")
+async def delete(battle_id: str, session: SessionDep, visitor: VisitorDep):
+    await delete_battle(session, battle_id, visitor)
+    return RedirectResponse("/my-battles", status_code=303)

@@ -202,6 +202,14 @@ class RevealedBattle(_BattleCommon):
 BattleOut = Annotated[BattlePublic | RevealedBattle, Field(discriminator="names")]
 
 
+class BattleDeleted(Strict):
+    """A battle its owner deleted (a tombstone: it leaves their list, every release and,
+    by default, the leaderboard; its image is no longer served). Repeating is harmless."""
+
+    id: str
+    deleted: Literal[True] = True
+
+
 # ---------------------------------------------------------------- leaderboard
 
 

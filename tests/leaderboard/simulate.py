@@ -42,6 +42,7 @@ class BattleSpec:
     categories: list[str] = field(default_factory=list)
     battle_id: uuid.UUID = field(default_factory=uuid.uuid4)
     preset: str | None = None  # started from a preset (e.g. "random-image")
+    deleted: bool = False  # deleted by its owner (My battles): a tombstone
 
 
 def bt_winner(rng: random.Random, a: str, b: str, strengths: dict[str, float]) -> str:
@@ -104,6 +105,7 @@ async def insert_battles(session: AsyncSession, specs: list[BattleSpec]) -> None
             removed=s.removed, review_status="removed" if s.removed else "none",
             language=s.language, categories=s.categories,
             is_preset=s.preset is not None, preset=s.preset,
+            deleted_at=s.voted_at + timedelta(minutes=5) if s.deleted else None,
         )
         turn = Turn(battle=battle, index=0, prompt=s.prompt, created_at=battle.created_at)
         for side, model, text, status in (("a", s.model_a, s.answer_a, "done"),
@@ -172,6 +174,7 @@ async def build_scenario(session: AsyncSession, *, n_clean: int = 240, seed: int
         "removed": [one(removed=True) for _ in range(6)],
         "banned_visitor": [one(visitor=banned) for _ in range(2)],
         "excluded_vote": [one(excluded=True) for _ in range(7)],
+        "deleted": [one(deleted=True) for _ in range(2)],
         "preset": [one(preset="random-image") for _ in range(3)],
         "excluded_model": [one(model_a="omega-vl", model_b=b)
                            for b in ("alpha-vl", "beta-vl", "delta-vl")],
