@@ -14,7 +14,17 @@ from dataclasses import dataclass
 import imagehash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF"}
+# Pillow's format name → (MIME type, the name people know). The upload form states these
+# (app/web/uploads.py) from here, so what it says is what is enforced.
+IMAGE_FORMATS = {
+    "JPEG": ("image/jpeg", "JPEG"),
+    "PNG": ("image/png", "PNG"),
+    "WEBP": ("image/webp", "WebP"),
+    "GIF": ("image/gif", "GIF"),
+}
+ALLOWED_FORMATS = set(IMAGE_FORMATS)
+_names = [label for _, label in IMAGE_FORMATS.values()]
+FORMATS_TEXT = ", ".join(_names[:-1]) + " or " + _names[-1]  # "JPEG, PNG, WebP or GIF"
 
 
 class ImageRejected(ValueError):
@@ -47,7 +57,7 @@ def normalise_image(raw: bytes, *, max_pixels: int, max_side: int) -> Normalised
             fmt = img.format
             if fmt not in ALLOWED_FORMATS:
                 raise ImageRejected(
-                    f"Unsupported image format {fmt or 'unknown'}: use JPEG, PNG, WebP or GIF.",
+                    f"Unsupported image format {fmt or 'unknown'}: use {FORMATS_TEXT}.",
                     415,
                 )
             w, h = img.size
@@ -64,7 +74,7 @@ def normalise_image(raw: bytes, *, max_pixels: int, max_side: int) -> Normalised
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected("The image is too large to decode safely.", 413) from exc
     except UnidentifiedImageError as exc:
-        raise ImageRejected("The file is not an image: use JPEG, PNG, WebP or GIF.", 415) from exc
+        raise ImageRejected(f"The file is not an image: use {FORMATS_TEXT}.", 415) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected("The image file is damaged or truncated.") from exc
 
