@@ -6,8 +6,8 @@ how long each step took.
     .venv/bin/python benchmarks/bench_visionarena_bench.py --battles 1500 --n 500
 
 Needs the machine's PostgreSQL and Redis (a private database and key prefix are used and
-removed). The judge is models/demo/shapes-judge when it ships, else the stand-in checker
-judge (tests/bench/standin.py). Results: benchmarks/README.md.
+removed). The candidates and the judge are those of models.yaml: the five demo models and
+the demo judge models/demo/shapes-judge. Results: benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.bench.conftest import private_database  # noqa: E402
-from tests.bench.stack_flow import Flow, trained_judge_ready  # noqa: E402
+from tests.bench.stack_flow import Flow  # noqa: E402
 from tests.conftest import REDIS_URL  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def main() -> None:
             result = flow.run_bench(bench)
         finally:
             flow.stop()
-    report = {"judge": flow.judge, "trained_judge": trained_judge_ready(),
+    report = {"judge": flow.judge,
               "models": flow.models, "battles": args.battles,
               "arena_accuracy": truth.accuracy(), "bench_counts": manifest["counts"],
               "embedders": manifest["embedders"], "timings_s": flow.timings,

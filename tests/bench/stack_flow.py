@@ -4,8 +4,8 @@ shared by the headline test and benchmarks/bench_visionarena_bench.py.
 Simulated visitors battle and vote (app/demo/truth_check.py, anonymous mode: their votes
 make the leaderboard); `arena leaderboard` stores the snapshot; `arena bench build` curates
 the bench from those battles; `arena bench run` answers and judges it (killed midway and
-started again when asked). The judge is the trained `shapes-judge` once it ships in
-models/demo/, else the stand-in checker judge (tests/bench/standin.py) over HTTP.
+started again when asked). The registry is the repository's models.yaml: the five demo
+answer models and the demo judge `shapes-judge`, each served by its own worker process.
 """
 
 from __future__ import annotations
@@ -17,44 +17,33 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-import yaml
-
 from app.arena.registry import load_registry
 from app.config import REPO_ROOT
-from app.demo.shapes import random_scene, render_png
-from app.storage.images import normalise_image
 from tests.arena.stack import ArenaStack, services_stack
-from tests.bench.standin import DEMO, StandInJudge
+from tests.conftest import require_file
 
-JUDGE_DIR = REPO_ROOT / "models" / "demo" / "shapes-judge"
+JUDGE = "shapes-judge"
+JUDGE_DIR = REPO_ROOT / "models" / "demo" / JUDGE
 ENV = {"ARENA_MODERATION_ENABLED": "false", "ARENA_RATE_LIMITS_ENABLED": "false",
        "ARENA_MAX_GENERATIONS_IN_FLIGHT": "100", "ARENA_SWEEP_INTERVAL_S": "2",
        "ARENA_SWEEP_GRACE_S": "5"}
 
 
-def trained_judge_ready() -> bool:
-    if not (JUDGE_DIR / "config.json").exists():
-        return False
-    names = {s.name: s for s in load_registry(REPO_ROOT / "models.yaml")}
-    answers = [s for s in names.values() if s.role == "answer" and s.enabled]
-    return "shapes-judge" in names and len(answers) >= 5
-
-
-def scenes_by_sha(n: int, seed: int) -> dict[str, Any]:
-    """The truth check's scenes, keyed by the sha256 the arena stores them under."""
-    out = {}
-    for i in range(n):
-        scene = random_scene(seed * 1_000_003 + i)
-        img = normalise_image(render_png(scene), max_pixels=40_000_000, max_side=1536)
-        out[img.sha256] = scene
-    return out
+def demo_registry() -> tuple[list[str], str]:
+    """The answer models and the judge of models.yaml; the judge ships with the repository,
+    so its absence fails (in CI) instead of falling back to anything else."""
+    require_file(JUDGE_DIR / "config.json", "the demo judge",
+                 "train it: .venv/bin/python scripts/train_demo_judge.py")
+    specs = load_registry(REPO_ROOT / "models.yaml")
+    answers = [s.name for s in specs if s.role == "answer" and s.enabled]
+    judges = [s.name for s in specs if s.role == "judge" and s.enabled]
+    assert JUDGE in judges and len(answers) >= 5, (answers, judges)
+    return answers, JUDGE
 
 
 @dataclass
@@ -69,45 +58,10 @@ class Flow:
     judge: str = ""
     models: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    _standin_thread: threading.Thread | None = None
-
-    def _registry(self) -> Path:
-        if trained_judge_ready():
-            specs = load_registry(REPO_ROOT / "models.yaml")
-            self.models = [s.name for s in specs if s.role == "answer" and s.enabled]
-            self.judge = "shapes-judge"
-            return REPO_ROOT / "models.yaml"
-        judge = StandInJudge(scenes_by_sha(self.battles, self.seed))
-        self._serve(judge)
-        self.models, self.judge = list(DEMO), "checker-judge"
-        path = self.tmp / "models.yaml"
-        path.write_text(yaml.safe_dump({"models": [
-            *({"name": n, "backend": "transformers", "path": str(p), "max_new_tokens": 48,
-               "concurrency": 8, "sampling": {"temperature": 0.2},
-               "options": {"num_threads": 1}} for n, p in DEMO.items()),
-            {"name": "checker-judge", "backend": "openai", "role": "judge",
-             "options": {"base_url": judge.base_url, "model": "checker",
-                         "judge_form": "short"}}]}))
-        return path
-
-    def _serve(self, judge: StandInJudge) -> None:
-        async def forever() -> None:
-            async with judge.serving():
-                await asyncio.Event().wait()
-
-        self._standin_thread = threading.Thread(target=lambda: asyncio.run(forever()),
-                                                daemon=True)
-        self._standin_thread.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(judge.base_url.replace("/v1", "/"), timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
 
     def start(self) -> None:
-        registry = self._registry()
+        self.models, self.judge = demo_registry()
+        registry = REPO_ROOT / "models.yaml"
         data = self.tmp / "data"
         data.mkdir(exist_ok=True)
         self.stack = services_stack(self.db_url, self.redis_url, self.prefix, registry, data,

@@ -1,9 +1,10 @@
 """Bench runs through real workers (in this process, on PostgreSQL): the three demo models
-answer, a judge compares each answer with the anchor's in both orders.
+answer, the demo judge (shapes-judge, a trained model) compares each answer with the
+anchor's in both orders.
 
-- the stand-in judge (the shapes checker behind an OpenAI-compatible endpoint) ranks the
-  demo models in the order of their measured accuracy, and the stored result's agreement
-  with a leaderboard snapshot equals the one computed independently;
+- the judge's verdicts agree with the shapes checker about as often as its card says, the
+  clear accuracy gap between the demo models shows, and the stored result's agreement with
+  a leaderboard snapshot equals the one computed independently;
 - a real model biased to position A ("[[A>B]]" for everything) gives ties, not a winner;
 - a run stopped midway and started again makes no judgment twice and ends with the result
   of an uninterrupted run (a second database) with the same seed;
@@ -35,7 +36,17 @@ from app.judges.templates import UnknownTemplate
 from app.ranking.agreement import confidence_agreement, kendall_tau, separability, spearman
 from app.storage.blobs import LocalBlobStore
 from tests.bench.helpers import HashTextEmbedder
-from tests.bench.standin import DEMO, Arena, StandInJudge, checker_verdict, demo_battles
+from tests.bench.world import (
+    DEMO,
+    JUDGE,
+    JUDGE_DIR,
+    JUDGE_OPTIONS,
+    Arena,
+    checker_side,
+    demo_battles,
+    judge_card,
+    verdict_side,
+)
 
 pytestmark = pytest.mark.timeout(600)
 SMALL, MEDIUM, LARGE = "shapes-small", "shapes-medium", "shapes-large"
@@ -44,7 +55,8 @@ TRANSFORMERS = {"num_threads": 1}
 
 @pytest.fixture(scope="module")
 async def world(bench_pg_url: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """A bench of 12 demo questions, three demo models and the stand-in judge, running."""
+    """A bench of 12 demo questions, three demo models and the demo judge, running."""
+    judge_card()  # the judge ships with the repository: its absence is a failure in CI
     tmp = tmp_path_factory.mktemp("bench-run")
     engine = make_engine(bench_pg_url)
     sm = make_sessionmaker(engine)
@@ -53,28 +65,32 @@ async def world(bench_pg_url: str, tmp_path_factory: pytest.TempPathFactory):  #
     bench = await build_bench(sm, blobs, tmp / "benches", BuildParams(n=12, seed=0),
                               text_embedder=HashTextEmbedder(),
                               image_embedder=PerceptualImageEmbedder())
-    judge = StandInJudge(scenes)
     arena = Arena(sm, blobs)
-    async with judge.serving():
-        for name, path in DEMO.items():
-            await arena.register(name, "transformers", str(path), TRANSFORMERS)
-        await arena.register("checker-judge", "openai", None,
-                             {"base_url": judge.base_url, "model": "checker",
-                              "judge_form": "short"}, role="judge")
-        await arena.register("offline-model", "transformers", str(DEMO[SMALL]), TRANSFORMERS)
-        for name in (*DEMO, "checker-judge"):
-            await arena.start(name)
-        try:
-            yield sm, arena, bench, judge, tmp
-        finally:
-            await arena.stop()
+    for name, path in DEMO.items():
+        await arena.register(name, "transformers", str(path), TRANSFORMERS)
+    await arena.register(JUDGE, "transformers", str(JUDGE_DIR), JUDGE_OPTIONS, role="judge")
+    await arena.register("offline-model", "transformers", str(DEMO[SMALL]), TRANSFORMERS)
+    for name in (*DEMO, JUDGE):
+        await arena.start(name)
+    try:
+        yield sm, arena, bench, scenes, tmp
+    finally:
+        await arena.stop()
     await engine.dispose()
 
 
 def params(**kw) -> RunParams:  # type: ignore[no-untyped-def]
-    base = dict(models=(SMALL, LARGE), anchor=MEDIUM, judge="checker-judge", n_bootstrap=50,
+    base = dict(models=(SMALL, LARGE), anchor=MEDIUM, judge=JUDGE, n_bootstrap=50,
                 seed=1, timeout_s=300)
     return RunParams(**(base | kw))  # type: ignore[arg-type]
+
+
+async def judge_calls(sm: async_sessionmaker) -> int:
+    """Judgments the demo judge has made (each row is one call; a retry would bump attempts)."""
+    async with sm() as s:
+        rows = (await s.scalars(select(Judgment.attempts).where(
+            Judgment.judge_model == JUDGE, Judgment.task == "bench-pairwise"))).all()
+    return sum(rows)
 
 
 async def counts(sm: async_sessionmaker) -> tuple[int, int, int]:
@@ -85,8 +101,8 @@ async def counts(sm: async_sessionmaker) -> tuple[int, int, int]:
     return int(runs or 0), int(rows or 0), int(results or 0)
 
 
-async def test_standin_judge_ranks_the_demo_models_by_accuracy(world) -> None:  # type: ignore[no-untyped-def]
-    sm, arena, bench, judge, _ = world
+async def test_demo_judge_ranks_the_demo_models_by_accuracy(world) -> None:  # type: ignore[no-untyped-def]
+    sm, arena, bench, scenes, _ = world
     result = await run_bench(sm, arena.queue, arena.blobs, bench, params())
     rows = {r.model: r for r in result.score.rows}
     # 12 questions are few: only the clear gap (83% vs 27% held out) must show; the
@@ -94,20 +110,24 @@ async def test_standin_judge_ranks_the_demo_models_by_accuracy(world) -> None:  
     assert result.score.rows[0].model == LARGE
     assert rows[LARGE].win_rate > 50 and rows[LARGE].win_rate > rows[SMALL].win_rate  # type: ignore[operator]
     assert rows[MEDIUM].anchor and rows[MEDIUM].win_rate == 50.0
-    assert result.score.unparsable == 0 and result.score.failed == 0
+    assert result.score.failed == 0
+    assert result.score.unparsable <= 0.1 * result.score.games, result.score.as_json()
     assert all(r.answer_tokens and r.answer_tokens > 0 for r in result.score.rows)
     assert rows[LARGE].questions == rows[SMALL].questions == 12
     # 2 candidates x 12 questions x 2 orders (fewer when two answers are the same text)
     async with sm() as s:
         verdicts = (await s.scalars(select(Judgment).where(
             Judgment.task == "bench-pairwise"))).all()
-    assert 0 < len(verdicts) <= 48 and judge.calls == len(verdicts)
+    assert 0 < len(verdicts) <= 48 and await judge_calls(sm) == len(verdicts)
     assert {j.form for j in verdicts} == {"short"}
-    assert all(j.parsed and j.parsed["type"] == "Verdict" for j in verdicts)
-    for j in verdicts:  # each verdict is the checker's on the stored answers
-        scene = judge.scenes[j.inputs["image"]["$image_sha256"]]
-        assert j.raw_output == checker_verdict(scene, j.inputs["question"],
-                                               j.inputs["answer_a"], j.inputs["answer_b"])
+    parsed = [j for j in verdicts if j.parsed and j.parsed["type"] == "Verdict"]
+    assert len(parsed) >= 0.9 * len(verdicts)
+    # the verdicts agree with the checker on the stored answers as the judge's card says
+    agree = [verdict_side(j.parsed["value"]) == checker_side(
+        scenes[j.inputs["image"]["$image_sha256"]], j.inputs["question"],
+        j.inputs["answer_a"], j.inputs["answer_b"]) for j in parsed]
+    card = judge_card()["templates"]["demo_answers"]["agreement"]
+    assert sum(agree) / len(agree) >= card - 0.2, (sum(agree), len(agree), card)
     assert result.agreement is None  # no leaderboard snapshot yet
     stored = json.loads(result.result_file.read_text())  # type: ignore[union-attr]
     assert stored == json.loads(json.dumps(result.as_json()))
@@ -128,7 +148,7 @@ async def test_standin_judge_ranks_the_demo_models_by_accuracy(world) -> None:  
         await s.commit()
     again = await run_bench(sm, arena.queue, arena.blobs, bench, params())
     assert again.score.as_json() == result.score.as_json()  # nothing new was judged
-    assert judge.calls == len(verdicts)
+    assert await judge_calls(sm) == len(verdicts)
     a = again.agreement
     assert a is not None
     arena_iv = {r["model"]: (r["ci_lower"], r["ci_upper"], r["rating"]) for r in arena_rows}
@@ -162,7 +182,7 @@ async def test_bad_input_gets_a_clear_message_and_writes_no_run(world) -> None: 
 
 
 async def test_a_judge_biased_to_position_a_gives_ties(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from tests.bench.standin import train_position_biased_judge
+    from tests.bench.world import train_position_biased_judge
 
     sm, arena, bench, _, _ = world
     path = await asyncio.to_thread(train_position_biased_judge, tmp_path / "biased", 20)
@@ -219,13 +239,9 @@ async def test_resume_after_a_kill_redoes_nothing_and_equals_an_uninterrupted_ru
     try:
         for name in (SMALL, MEDIUM, LARGE):
             await other.register(name, "transformers", str(DEMO[name]), TRANSFORMERS)
-        async with sm() as s:
-            from app.db.models import ModelEntry
-
-            judge_entry = await s.get(ModelEntry, "checker-judge")
-        await other.register("checker-judge", "openai", None,
-                             dict(judge_entry.options), role="judge")  # type: ignore[union-attr]
-        for name in (SMALL, MEDIUM, LARGE, "checker-judge"):
+        await other.register(JUDGE, "transformers", str(JUDGE_DIR), JUDGE_OPTIONS,
+                             role="judge")
+        for name in (SMALL, MEDIUM, LARGE, JUDGE):
             await other.start(name)
         fresh = await run_bench(sm2, other.queue, other.blobs, bench, p, store=False)
     finally:
@@ -247,15 +263,15 @@ async def test_nightly_adds_new_models_and_the_page_and_export_show_the_bench(
     from app.config import Settings
     from app.web.main import create_app
 
-    sm, arena, bench, judge, _ = world
+    sm, arena, bench, _, _ = world
     await run_bench(sm, arena.queue, arena.blobs, bench, params())  # the latest result
-    calls = judge.calls
+    calls = await judge_calls(sm)
     await arena.register("shapes-small-copy", "transformers", str(DEMO[SMALL]), TRANSFORMERS)
     await arena.start("shapes-small-copy")
     outcomes = await run_nightly(sm, arena.queue, arena.blobs, timeout_s=300)
     mine = next(o for o in outcomes if o.bench_version == bench.version)
     assert mine.status == "scored" and mine.new_models == ("shapes-small-copy",)
-    assert judge.calls == calls
+    assert await judge_calls(sm) == calls
     async with sm() as s:
         latest = (await s.scalars(select(BenchResult).order_by(
             BenchResult.created_at.desc()).limit(1))).one()

@@ -9,9 +9,8 @@ Spearman >= 0.9 and confidence agreement >= 0.9, each equal to the value compute
 independently from the two rankings. The `arena bench run` process is SIGKILLed midway and
 started again: no verdict is made twice.
 
-With the trained `shapes-judge` and the five demo models (models/demo, models.yaml) this is
-the issue's test; until they ship, it runs the three demo models with the stand-in checker
-judge served over HTTP (tests/bench/standin.py), which exercises the same path.
+The judge is the trained demo judge `shapes-judge` and the candidates are the five demo
+models of models.yaml (models/demo), each served by its own worker process.
 """
 
 from __future__ import annotations
@@ -24,13 +23,13 @@ import pytest
 
 from app.ranking.agreement import confidence_agreement, spearman
 from tests.bench.conftest import private_database
-from tests.bench.stack_flow import Flow, trained_judge_ready
+from tests.bench.stack_flow import Flow
 
 pytestmark = pytest.mark.timeout(1500)
 
 
 def test_bench_tracks_the_arena(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
-    battles = 360 if trained_judge_ready() else 150
+    battles = 360
     with private_database() as db:
         flow = Flow(tmp_path, db, redis_url, redis_prefix + "bench:", battles)
         try:

@@ -1,10 +1,9 @@
-"""Pieces for bench runs in one process: demo-world battles, a stand-in judge and a
+"""Pieces for bench runs in one process: demo-world battles, the demo judge, a
 position-biased judge, and the workers.
 
-- The stand-in judge is a real HTTP server speaking the OpenAI chat API, served to the
-  worker through the `openai` backend like any hosted judge. It knows the scene behind each
-  image (by sha256) and judges with the shapes checker: the judge a perfect shapes-judge
-  would be. It stands in for the trained `shapes-judge` until that model ships.
+- The judge is the trained `shapes-judge` (models/demo/shapes-judge: a tiny LLaVA whose
+  agreement with the shapes checker is measured in its card), served by a transformers
+  worker like any judge of the registry. The checker is used only to check its verdicts.
 - The position-biased judge is a real model: a tiny LLaVA fine-tuned for a few seconds to
   answer every judge prompt with "[[A>B]]", whatever the answers say.
 """
@@ -12,14 +11,11 @@ position-biased judge, and the workers.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import json
 import random
-import re
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,11 +29,20 @@ from app.demo.shapes import Scene, random_scene, render_png
 from app.queue.memory_queue import MemoryQueue
 from app.storage.blobs import LocalBlobStore
 from tests.bench.helpers import add_battle, ensure_model
-from tests.conftest import free_port
+from tests.conftest import require_file
 
 DEMO = {name: REPO_ROOT / "models" / "demo" / name
         for name in ("shapes-small", "shapes-medium", "shapes-large")}
-_SHORT = re.compile(r"Q: (?P<q>.*)\nA: (?P<a>.*)\nB: (?P<b>.*)\nVerdict:", re.DOTALL)
+JUDGE = "shapes-judge"
+JUDGE_DIR = REPO_ROOT / "models" / "demo" / JUDGE
+JUDGE_OPTIONS = {"num_threads": 1, "judge_form": "short"}
+
+
+def judge_card() -> dict[str, Any]:
+    """The demo judge's measured agreement per template (its eval.json)."""
+    require_file(JUDGE_DIR / "eval.json", "the demo judge",
+                 "train it: .venv/bin/python scripts/train_demo_judge.py")
+    return json.loads((JUDGE_DIR / "eval.json").read_text())
 
 
 async def demo_battles(sm: async_sessionmaker, blobs: LocalBlobStore, n: int,
@@ -55,79 +60,17 @@ async def demo_battles(sm: async_sessionmaker, blobs: LocalBlobStore, n: int,
     return scenes
 
 
-def checker_verdict(scene: Scene, question: str, a: str, b: str) -> str:
+def checker_side(scene: Scene, question: str, a: str, b: str) -> str:
+    """The truth a bench verdict is checked against: the side the shapes checker prefers
+    ("A", "B" or "tie"). Assertions only: no judge is made from it."""
     if parse_question(question) is None:
-        return "[[A=B]]"
+        return "tie"
     ra, rb = is_correct(question, scene, a), is_correct(question, scene, b)
-    label = "A=B" if ra == rb else ("A>>B" if ra else "B>>A")
-    return f"Mine: checked.\n[[{label}]]"
+    return "tie" if ra == rb else ("A" if ra else "B")
 
 
-@dataclass
-class StandInJudge:
-    """OpenAI-compatible chat endpoint judging with the shapes checker."""
-
-    scenes: dict[str, Scene]
-    port: int = field(default_factory=free_port)
-    calls: int = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def reply(self, body: dict[str, Any]) -> str:
-        user = next(m for m in body["messages"] if m["role"] == "user")
-        parts = user["content"] if isinstance(user["content"], list) else [
-            {"type": "text", "text": user["content"]}]
-        text = "".join(p.get("text", "") for p in parts if p["type"] == "text")
-        url = next(p["image_url"]["url"] for p in parts if p["type"] == "image_url")
-        sha = hashlib.sha256(base64.b64decode(url.split(",", 1)[1])).hexdigest()
-        m = _SHORT.search(text)
-        if m is None or sha not in self.scenes:
-            return "I cannot judge this."
-        return checker_verdict(self.scenes[sha], m["q"].strip(), m["a"].strip(),
-                               m["b"].strip())
-
-    def app(self) -> Any:
-        from starlette.applications import Starlette
-        from starlette.requests import Request
-        from starlette.responses import StreamingResponse
-        from starlette.routing import Route
-
-        async def chat(request: Request) -> StreamingResponse:
-            body = await request.json()
-            self.calls += 1
-            text = self.reply(body)
-
-            async def events() -> AsyncIterator[bytes]:
-                base = {"id": "x", "object": "chat.completion.chunk", "created": 0,
-                        "model": body["model"]}
-                chunk = {**base, "choices": [{"index": 0, "delta": {"content": text},
-                                              "finish_reason": None}]}
-                yield f"data: {json.dumps(chunk)}\n\n".encode()
-                end = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 50, "completion_tokens": 8,
-                                 "total_tokens": 58}}
-                yield f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n".encode()
-
-            return StreamingResponse(events(), media_type="text/event-stream")
-
-        return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
-
-    @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[StandInJudge]:
-        import uvicorn
-
-        server = uvicorn.Server(uvicorn.Config(self.app(), host="127.0.0.1", port=self.port,
-                                               log_level="warning", lifespan="off"))
-        task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for it
-            await asyncio.sleep(0.05)
-        try:
-            yield self
-        finally:
-            server.should_exit = True
-            await task
+def verdict_side(verdict: str) -> str:
+    return "A" if verdict.startswith("A>") else "tie" if verdict == "A=B" else "B"
 
 
 def train_position_biased_judge(out: Path, steps: int = 60, seed: int = 5) -> Path:

@@ -2,10 +2,10 @@
 a new template version that keeps the old labels until its run has finished, the slices
 the leaderboard then computes, and the `arena categories` / `arena judge` commands.
 
-With the trained demo judge (models/demo/shapes-judge) the demo set's labels are checked
-against the shapes world's truth at the judge's measured accuracy (its eval.json); until
-it exists a tiny untrained model is the judge, and every label it gives must then be
-`unparsable`: counted, never guessed.
+The pass runs twice: with the trained demo judge (models/demo/shapes-judge) the demo set's
+labels are checked against the shapes world's truth at the judge's measured accuracy (its
+eval.json); with a tiny untrained model as the judge (garbage out) every label it gives must
+be `unparsable`: counted, never guessed.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from app.leaderboard.pipeline import compute_run
 from app.queue import WorkerInfo
 from app.queue.memory_queue import MemoryQueue
 from app.storage.blobs import LocalBlobStore
-from tests.conftest import _pg_admin
+from tests.conftest import _pg_admin, require_file
 from workers import judgment_store
 from workers.engines.base import EngineConfig
 from workers.engines.factory import make_engine as make_model_engine
@@ -61,7 +61,6 @@ from workers.worker import Worker
 ANSWER_MODELS = ("cat-alpha", "cat-beta")
 SHAPES_JUDGE = REPO_ROOT / "models" / "demo" / "shapes-judge"
 DEMO_SET = REPO_ROOT / "app" / "demo" / "categories.yaml"
-TRAINED = (SHAPES_JUDGE / "config.json").exists() and DEMO_SET.exists()
 
 
 # ---------------------------------------------------------------- database and seeding
@@ -213,12 +212,15 @@ async def running_worker(sm: async_sessionmaker, queue: MemoryQueue, entry: Mode
 
 # ---------------------------------------------------------------- the pass, end to end
 
+@pytest.mark.parametrize("trained", [True, False], ids=["shapes-judge", "garbage-judge"])
 async def test_a_pass_labels_new_battles_through_the_worker_and_a_real_model(
-    sm: async_sessionmaker, tmp_path: Path, request: pytest.FixtureRequest,
+    sm: async_sessionmaker, tmp_path: Path, request: pytest.FixtureRequest, trained: bool,
 ) -> None:
     blobs = LocalBlobStore(tmp_path / "blobs")
     queue = MemoryQueue()
-    if TRAINED:
+    if trained:
+        require_file(SHAPES_JUDGE / "eval.json", "the demo judge",
+                     "train it: .venv/bin/python scripts/train_demo_judge.py")
         judge, path, cset, n = "shapes-judge", SHAPES_JUDGE, load_category_set(DEMO_SET), 20
     else:
         # VisionArena's set, one category of each kind of input (a CPU-friendly subset)
@@ -267,7 +269,7 @@ async def test_a_pass_labels_new_battles_through_the_worker_and_a_real_model(
     assert status.decisions["unparsable"] == by_decision.get("unparsable", 0)
     categories = await battle_categories(sm, ids)
 
-    if not TRAINED:
+    if not trained:
         # A judge that returns garbage gives no label at all: every judged label is
         # `unparsable` (counted in the run and the status), none became yes or no.
         assert set(by_decision) == {"unparsable", "skipped"}
