@@ -348,13 +348,14 @@ class Arena:
             await asyncio.sleep(0.1)
 
 
-def restart_workers(stack: ArenaStack, models: list[str], share: float, generation: int) -> None:
+async def restart_workers(stack: ArenaStack, models: list[str], share: float, generation: int,
+                          prefix: str) -> None:
     for name in [n for n in stack.procs if n.startswith("w-")]:
         stack.kill(name, 15)  # SIGTERM: a graceful stop, the worker deregisters
     stack.env["ARENA_BATCH_SHARE"] = str(share)
     for model in models:
         stack.start_worker(f"w-{model}-{generation}", model)
-    stack.wait_models_online(models, timeout=180)
+    await wait_live(prefix, models)
 
 
 async def throughput(arena: Arena, items: list[dict[str, Any]], model: str,
@@ -391,7 +392,7 @@ async def arena_phases(stack: ArenaStack, db_url: str, prefix: str, args: Any,
         for k, (name, share, judged) in enumerate(plan):
             if share != float(stack.env["ARENA_BATCH_SHARE"]):
                 log(f"restarting the workers with ARENA_BATCH_SHARE={share:g} ...")
-                restart_workers(stack, workers, share, k + 2)
+                await restart_workers(stack, workers, share, k + 2, prefix)
                 await arena.battles(battle_inputs(3, 0), Scenario("warm-up", share))
             if share not in through:
                 # Same prompts at every share: a new repetition is a new judgment.
@@ -435,6 +436,20 @@ def machine() -> str:
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     return (f"{platform.node()}, {os.cpu_count()} CPUs ({cpu}), Python "
             f"{platform.python_version()}, load average {load}")
+
+
+async def wait_live(prefix: str, models: list[str], within_s: float = 180) -> None:
+    """Wait until each model has a live worker in the queue (a judge-role model is not in
+    /api/models: that lists the models battles may draw)."""
+    from app.queue import make_queue
+
+    queue = make_queue(REDIS_URL, prefix=prefix)
+    deadline = time.monotonic() + within_s
+    for model in models:
+        while not await queue.live_workers(model):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no live worker for {model}")
+            await asyncio.sleep(0.3)
 
 
 def main() -> None:
@@ -495,7 +510,8 @@ def main() -> None:
         stack.start_web()
         for model in workers:
             stack.start_worker(f"w-{model}-1", model)
-        stack.wait_models_online(workers, timeout=180)
+        # /api/models lists the battle models only (a judge-role model is never drawn)
+        asyncio.run(wait_live(prefix, workers))
         scenarios, through = asyncio.run(arena_phases(stack, db_url, prefix, args, template,
                                                       judges, workers, tp_items))
     except BaseException:
