@@ -110,8 +110,8 @@ async def test_demo_judge_ranks_the_demo_models_by_accuracy(world) -> None:  # t
     assert result.score.rows[0].model == LARGE
     assert rows[LARGE].win_rate > 50 and rows[LARGE].win_rate > rows[SMALL].win_rate  # type: ignore[operator]
     assert rows[MEDIUM].anchor and rows[MEDIUM].win_rate == 50.0
-    assert result.score.failed == 0
-    assert result.score.unparsable <= 0.1 * result.score.games, result.score.as_json()
+    # the judge's card: 100% of its bench verdicts parse (greedy decoding: deterministic)
+    assert result.score.unparsable == 0 and result.score.failed == 0, result.score.as_json()
     assert all(r.answer_tokens and r.answer_tokens > 0 for r in result.score.rows)
     assert rows[LARGE].questions == rows[SMALL].questions == 12
     # 2 candidates x 12 questions x 2 orders (fewer when two answers are the same text)
@@ -120,12 +120,11 @@ async def test_demo_judge_ranks_the_demo_models_by_accuracy(world) -> None:  # t
             Judgment.task == "bench-pairwise"))).all()
     assert 0 < len(verdicts) <= 48 and await judge_calls(sm) == len(verdicts)
     assert {j.form for j in verdicts} == {"short"}
-    parsed = [j for j in verdicts if j.parsed and j.parsed["type"] == "Verdict"]
-    assert len(parsed) >= 0.9 * len(verdicts)
+    assert all(j.parsed and j.parsed["type"] == "Verdict" for j in verdicts)
     # the verdicts agree with the checker on the stored answers as the judge's card says
     agree = [verdict_side(j.parsed["value"]) == checker_side(
         scenes[j.inputs["image"]["$image_sha256"]], j.inputs["question"],
-        j.inputs["answer_a"], j.inputs["answer_b"]) for j in parsed]
+        j.inputs["answer_a"], j.inputs["answer_b"]) for j in verdicts]
     card = judge_card()["templates"]["demo_answers"]["agreement"]
     assert sum(agree) / len(agree) >= card - 0.2, (sum(agree), len(agree), card)
     assert result.agreement is None  # no leaderboard snapshot yet
