@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.config import Settings
 from app.db.session import make_engine, make_sessionmaker
 from tests.conftest import _pg_admin
 from tests.leaderboard.simulate import IDENTITY, STRENGTHS, UNRANKED
@@ -53,3 +56,24 @@ def lb_models_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for name in [*sorted(STRENGTHS), *UNRANKED]
     ]}))
     return path
+
+
+@contextlib.asynccontextmanager
+async def running_app(db_url: str, models_file: Path, data_dir: Path, name: str, *,
+                      live_models: bool = False, **settings: Any) -> AsyncIterator[Any]:
+    """The web app on the module's database with the simulated registry, started (no Redis,
+    no moderation, no debounced recompute: the tests run the leaderboard themselves). With
+    `live_models`, every simulated model has a stand-in worker heartbeat (the test writes the
+    answers itself), so battles can be created."""
+    from app.queue.base import WorkerInfo
+    from app.web.main import create_app
+
+    app = create_app(Settings(
+        database_url=db_url, redis_url=None, data_dir=data_dir, models_file=models_file,
+        moderation_enabled=False, leaderboard_debounce_s=0,
+        secret_key=f"{name}-tests-secret-0123456789", ip_hash_salt=f"{name}-salt", **settings))
+    async with app.router.lifespan_context(app):
+        if live_models:
+            for model in STRENGTHS:
+                await app.state.arena.queue.heartbeat(WorkerInfo(f"w-{model}", model), 3600)
+        yield app

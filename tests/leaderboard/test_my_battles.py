@@ -19,15 +19,13 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from app.config import Settings
 from app.db.admin_tables import AuditLog
 from app.db.models import Battle, Vote
 from app.leaderboard.cleaning import CleaningParams
 from app.leaderboard.compute import LeaderboardParams
 from app.leaderboard.pipeline import compute_run
-from app.queue.base import WorkerInfo
 from tests.arena.stack import png_bytes
-from tests.leaderboard.simulate import STRENGTHS
+from tests.leaderboard.conftest import running_app
 from tests.leaderboard.test_presets import answer_everything
 from workers.export import export_date
 
@@ -38,23 +36,8 @@ PARAMS = LeaderboardParams(n_bootstrap=20, min_slice_votes=10**9)
 async def app(
     lb_pg_url: str, lb_models_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[FastAPI]:
-    from app.web.main import create_app
-
-    app = create_app(
-        Settings(
-            database_url=lb_pg_url,
-            redis_url=None,
-            data_dir=tmp_path_factory.mktemp("mine-data"),
-            models_file=lb_models_file,
-            moderation_enabled=False,
-            leaderboard_debounce_s=0,
-            secret_key="my-battles-tests-secret-0123456789",
-            ip_hash_salt="mine-salt",
-        )
-    )
-    async with app.router.lifespan_context(app):
-        for name in STRENGTHS:  # stand-in workers: the test writes the answers itself
-            await app.state.arena.queue.heartbeat(WorkerInfo(f"w-{name}", name), 3600)
+    async with running_app(lb_pg_url, lb_models_file, tmp_path_factory.mktemp("mine-data"),
+                           "my-battles", live_models=True) as app:
         yield app
 
 

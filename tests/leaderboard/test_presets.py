@@ -34,9 +34,8 @@ from app.demo.shapes import random_scene, render_png
 from app.leaderboard.cleaning import CleaningParams
 from app.leaderboard.compute import LeaderboardParams
 from app.leaderboard.pipeline import compute_run, run_leaderboard
-from app.queue.base import WorkerInfo
 from tests.arena.stack import png_bytes
-from tests.leaderboard.simulate import STRENGTHS
+from tests.leaderboard.conftest import running_app
 from workers.export import export_date
 
 PARAMS = LeaderboardParams(n_bootstrap=20, min_slice_votes=10**9)
@@ -56,24 +55,9 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def app(
     lb_pg_url: str, lb_models_file: Path, bank: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[FastAPI]:
-    from app.web.main import create_app
-
-    app = create_app(
-        Settings(
-            database_url=lb_pg_url,
-            redis_url=None,
-            data_dir=tmp_path_factory.mktemp("presets-data"),
-            models_file=lb_models_file,
-            moderation_enabled=False,
-            leaderboard_debounce_s=0,
-            preset_image_dir=bank,
-            secret_key="presets-tests-secret-0123456789",
-            ip_hash_salt="presets-salt",
-        )
-    )
-    async with app.router.lifespan_context(app):
-        for name in STRENGTHS:  # stand-in workers: the test writes the answers itself
-            await app.state.arena.queue.heartbeat(WorkerInfo(f"w-{name}", name), 3600)
+    async with running_app(lb_pg_url, lb_models_file, tmp_path_factory.mktemp("presets-data"),
+                           "presets", live_models=True,
+                           preset_image_dir=bank) as app:
         yield app
 
 

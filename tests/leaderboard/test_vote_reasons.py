@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.arena.reasons import COMMENT_MAX_CHARS, TAG_NAMES
-from app.config import Settings
 from app.db.models import Battle, Consent, Generation, Turn, Vote
 from app.leaderboard.compute import LeaderboardParams
 from app.leaderboard.pipeline import run_leaderboard
 from app.web.schemas import ReasonsIn
+from tests.leaderboard.conftest import running_app
 from workers.export import export_date
 
 PARAMS = LeaderboardParams(n_bootstrap=20, min_slice_votes=10**9)
@@ -31,21 +31,8 @@ PARAMS = LeaderboardParams(n_bootstrap=20, min_slice_votes=10**9)
 async def app(
     lb_pg_url: str, lb_models_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[FastAPI]:
-    from app.web.main import create_app
-
-    app = create_app(
-        Settings(
-            database_url=lb_pg_url,
-            redis_url=None,
-            data_dir=tmp_path_factory.mktemp("reasons-data"),
-            models_file=lb_models_file,
-            moderation_enabled=False,
-            leaderboard_debounce_s=0,
-            secret_key="reasons-tests-secret-0123456789",
-            ip_hash_salt="reasons-salt",
-        )
-    )
-    async with app.router.lifespan_context(app):
+    async with running_app(lb_pg_url, lb_models_file, tmp_path_factory.mktemp("reasons-data"),
+                           "reasons") as app:
         yield app
 
 
