@@ -11,7 +11,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -41,17 +40,6 @@ from workers.sweeper import sweep
 MODELS = ("fp-alpha", "fp-beta")
 LIMITS = Limits(max_prompt_chars=1000, max_turns=4, max_queue_depth_per_worker=100,
                 max_generations_in_flight=4)
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return request.getfixturevalue("pg_url")
-    from app.db.migrate import upgrade
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'arena.db'}"
-    upgrade(url)
-    return url
 
 
 @pytest.fixture

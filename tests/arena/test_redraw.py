@@ -9,7 +9,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -25,17 +24,6 @@ from workers import job_store
 from workers.sweeper import sweep
 
 MODELS = ("rd-alpha", "rd-beta", "rd-gamma")
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return request.getfixturevalue("pg_url")
-    from app.db.migrate import upgrade
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'arena.db'}"
-    upgrade(url)
-    return url
 
 
 @pytest.fixture

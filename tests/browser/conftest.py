@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import missing_service
 
+TINY_MODELS = ["tiny-alpha", "tiny-beta"]  # the test registry's models (tests/conftest.py)
 CHROMIUM = os.environ.get("ARENA_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
@@ -34,3 +36,17 @@ def browser() -> Iterator[object]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_site(models_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The embedded arena (web and workers in one process) on the two tiny test models."""
+    from tests.arena.stack import embedded_stack
+
+    s = embedded_stack(models_file, tmp_path_factory.mktemp("tiny-site"))
+    try:
+        s.start_web("--embedded-workers")
+        s.wait_models_online(TINY_MODELS)
+        yield s
+    finally:
+        s.stop()

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.arena.stack import ArenaStack, embedded_stack, png_bytes
+from tests.arena.stack import ArenaStack, png_bytes
+from tests.browser.conftest import TINY_MODELS
 
 pytestmark = pytest.mark.browser
-MODELS = ["tiny-alpha", "tiny-beta"]
-
-
-@pytest.fixture(scope="module")
-def site(models_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArenaStack]:
-    s = embedded_stack(models_file, tmp_path_factory.mktemp("browser-site"))
-    try:
-        s.start_web("--embedded-workers")
-        s.wait_models_online(MODELS)
-        yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture
@@ -31,11 +19,11 @@ def image_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_battle_in_the_browser(browser, site: ArenaStack, image_file: Path) -> None:  # type: ignore[no-untyped-def]
+def test_battle_in_the_browser(browser, tiny_site: ArenaStack, image_file: Path) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(site.url + "/")
+    page.goto(tiny_site.url + "/")
 
     # The terms gate comes first; its acceptance is recorded.
     assert "Before you start" in page.content()
@@ -68,7 +56,7 @@ def test_battle_in_the_browser(browser, site: ArenaStack, image_file: Path) -> N
     assert question.locator("img").count() == 0 and dialogs == []
 
     html = page.content()
-    for name in MODELS:
+    for name in TINY_MODELS:
         assert name not in html  # anonymous until the vote
     assert "/battle/" in page.url  # the URL survives a reload
     page.screenshot(path=str(image_file.parent / "battle.png"))  # kept with the test's files
@@ -80,17 +68,17 @@ def test_battle_in_the_browser(browser, site: ArenaStack, image_file: Path) -> N
     page.click("button.vote[value=model_a]")
     page.wait_for_selector(".reveal")
     revealed = {page.inner_text(".reveal-a"), page.inner_text(".reveal-b")}
-    assert revealed == set(MODELS)
+    assert revealed == set(TINY_MODELS)
     page.click("#new-battle-link")
     page.wait_for_selector("#new-battle")
     page.close()
 
 
 def test_page_shows_a_readable_error_for_a_bad_upload(
-    browser, site: ArenaStack, tmp_path: Path  # type: ignore[no-untyped-def]
+    browser, tiny_site: ArenaStack, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     page = browser.new_page()
-    page.goto(site.url + "/")
+    page.goto(tiny_site.url + "/")
     page.check("input[name=accept]")
     page.click("#accept-terms")
     bad = tmp_path / "notes.png"

@@ -6,15 +6,13 @@ form works from the page too."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.arena.stack import ArenaStack, embedded_stack, png_bytes
+from tests.arena.stack import ArenaStack, png_bytes
 
 pytestmark = pytest.mark.browser
-MODELS = ["tiny-alpha", "tiny-beta"]
 KEYS = [
     ("ArrowLeft", "A is better"),
     ("ArrowRight", "B is better"),
@@ -23,18 +21,7 @@ KEYS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def site(models_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArenaStack]:
-    s = embedded_stack(models_file, tmp_path_factory.mktemp("keyboard-site"))
-    try:
-        s.start_web("--embedded-workers")
-        s.wait_models_online(MODELS)
-        yield s
-    finally:
-        s.stop()
-
-
-def test_keyboard_votes_and_timings(browser, site: ArenaStack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_keyboard_votes_and_timings(browser, tiny_site: ArenaStack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     image = tmp_path / "blue.png"
     image.write_bytes(png_bytes((30, 60, 220), (96, 96)))
     page = browser.new_page(viewport={"width": 1200, "height": 900})
@@ -43,7 +30,7 @@ def test_keyboard_votes_and_timings(browser, site: ArenaStack, tmp_path: Path) -
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.goto(site.url + "/")
+    page.goto(tiny_site.url + "/")
     page.check("input[name=accept]")
     page.click("#accept-terms")
 
