@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -233,3 +234,19 @@ def assert_streams_match_answers(events: list[SSEEvent], sides: str = "ab") -> d
         if side in texts["streamed"]:
             assert texts["streamed"][side] == final  # type: ignore[index]
     return texts["final"]  # type: ignore[return-value]
+
+
+def db_query(db_url: str, fn: Callable[[Any], Any]) -> Any:
+    """Run `await fn(session)` on a fresh engine from synchronous test code (the stack tests
+    drive processes and HTTP synchronously and read what the arena stored)."""
+    from app.db.session import make_engine, make_sessionmaker
+
+    async def run() -> Any:
+        engine = make_engine(db_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await fn(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())

@@ -3,7 +3,6 @@ the transformers engine on tiny local models."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import threading
@@ -19,7 +18,6 @@ import yaml
 from sqlalchemy import func, select
 
 from app.db.models import Battle, Generation, Turn, Vote
-from app.db.session import make_engine, make_sessionmaker
 from tests.arena.stack import (
     ArenaStack,
     SSEEvent,
@@ -27,6 +25,7 @@ from tests.arena.stack import (
     assert_streams_match_answers,
     consented_client,
     create_battle,
+    db_query,
     png_bytes,
     read_sse,
     services_stack,
@@ -63,18 +62,6 @@ def stack(
         yield s
     finally:
         s.stop()
-
-
-def db_query(pg_url: str, fn):  # type: ignore[no-untyped-def]
-    async def run():  # type: ignore[no-untyped-def]
-        engine = make_engine(pg_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                return await fn(session)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
 
 
 def wait_finished(client: httpx.Client, battle_id: str, timeout: float = 120) -> dict:

@@ -6,7 +6,6 @@ the audit log but not on the vote."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +16,13 @@ from sqlalchemy import select
 
 from app.db.admin_tables import AuditLog
 from app.db.models import Battle, Generation, GenerationAttempt, Turn, Vote
-from app.db.session import make_engine, make_sessionmaker
 from tests.arena.stack import (
     ArenaStack,
     answers_from,
     assert_streams_match_answers,
     consented_client,
     create_battle,
+    db_query,
     read_sse,
     services_stack,
 )
@@ -80,18 +79,6 @@ def stack(
         s.stop()
 
 
-def db(pg_url: str, fn):  # type: ignore[no-untyped-def]
-    async def run():  # type: ignore[no-untyped-def]
-        engine = make_engine(pg_url)
-        try:
-            async with make_sessionmaker(engine)() as session:
-                return await fn(session)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
-
-
 def test_an_unreachable_first_turn_side_is_redrawn_and_the_battle_voted(
     stack: ArenaStack, pg_url: str
 ) -> None:
@@ -140,7 +127,7 @@ def test_an_unreachable_first_turn_side_is_redrawn_and_the_battle_voted(
         vote = await session.get(Vote, bid)
         return b, gens, attempts, audit, vote
 
-    b, gens, attempts, audit, vote = db(pg_url, stored)
+    b, gens, attempts, audit, vote = db_query(pg_url, stored)
     side = resets[0]
     assert [(r["side"], r["model"], r["attempts"]) for r in b.redraws] == [(side, BROKEN, 2)]
     assert "Connect" in b.redraws[0]["error"]
