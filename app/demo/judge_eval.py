@@ -26,7 +26,13 @@ from app.demo.judge_data import (
 )
 from app.demo.questions import NUMBERS, PLACES
 from app.demo.shapes import COLOURS, KINDS, POSITIONS, SIZES, random_scene, render, render_png
-from app.judges import ParseFailure, get_template, leaks_ground_truth, parse_output
+from app.judges import (
+    ParseFailure,
+    get_template,
+    leaks_ground_truth,
+    parse_output,
+    preferred_side,
+)
 from app.judges import render as render_prompt
 from app.judges.templates import JudgePrompt
 
@@ -92,10 +98,6 @@ def generate(model: Any, processor: Any, items: Sequence[JudgeItem],
 
 # --- scoring ---------------------------------------------------------------------------
 
-def _side(verdict: str) -> str:
-    return "A" if verdict.startswith("A>") else "tie" if verdict == "A=B" else "B"
-
-
 def truth_values(ground_truth: str) -> list[str]:
     """The answer-revealing values a ground truth names (for the leak check)."""
     text = ground_truth.lower()
@@ -111,7 +113,7 @@ def score_item(item: JudgeItem, output: str) -> dict[str, Any]:
     t = item.truth
     if item.template == BENCH:
         v = parsed.value
-        return {"parsed": True, "agree": _side(v) == _side(t["verdict"]),
+        return {"parsed": True, "agree": preferred_side(v) == preferred_side(t["verdict"]),
                 "exact": v == t["verdict"],
                 "decisive": t["correct"][0] != t["correct"][1]}
     if item.template == REWARD:

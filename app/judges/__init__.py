@@ -57,6 +57,7 @@ from app.judges.verdicts import (
     combine_swapped,
     games,
     judged_battles,
+    preferred_side,
     reward,
     rewardbench_preferred,
     select_pairs,
@@ -74,6 +75,7 @@ __all__ = [
     "default_registry", "find_leaks", "games", "get_template", "inputs_hash",
     "judged_battles", "judgment_inputs_hash", "leaks_ground_truth", "list_templates",
     "load_template", "parse", "parse_decision", "parse_output", "parse_pairwise",
-    "parse_ratings", "parse_reward", "parse_teacher", "parse_text", "render", "reward",
+    "parse_ratings", "parse_reward", "parse_teacher", "parse_text", "preferred_side", "render",
+    "reward",
     "rewardbench_preferred", "select_pairs", "swapped_battle_rows", "verdict_score",
 ]

@@ -67,6 +67,12 @@ def verdict_score(verdict: Verdict, side: Side = "A") -> int:
     return _SCORE[verdict] if side == "A" else -_SCORE[verdict]
 
 
+def preferred_side(verdict: Verdict | str) -> Literal["A", "B", "tie"]:
+    """Which position a verdict prefers, strength aside ("A>>B" and "A>B" both say A)."""
+    score = _SCORE[Verdict(verdict)]
+    return "A" if score > 0 else "B" if score < 0 else "tie"
+
+
 def reward(judged: Judged, side: Side) -> int | None:
     """+100/+50/0/-50/-100 for the answer in position ``side``; None when unparsable."""
     return None if isinstance(judged, ParseFailure) else REWARDS[verdict_score(judged, side)]

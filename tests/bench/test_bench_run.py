@@ -32,6 +32,7 @@ from app.db.bench_tables import BenchResult
 from app.db.judge_tables import JudgeRun, Judgment
 from app.db.leaderboard_tables import LeaderboardSnapshot
 from app.db.session import make_engine, make_sessionmaker
+from app.judges import preferred_side
 from app.judges.templates import UnknownTemplate
 from app.ranking.agreement import confidence_agreement, kendall_tau, separability, spearman
 from app.storage.blobs import LocalBlobStore
@@ -45,7 +46,6 @@ from tests.bench.world import (
     checker_side,
     demo_battles,
     judge_card,
-    verdict_side,
 )
 
 pytestmark = pytest.mark.timeout(600)
@@ -122,7 +122,7 @@ async def test_demo_judge_ranks_the_demo_models_by_accuracy(world) -> None:  # t
     assert {j.form for j in verdicts} == {"short"}
     assert all(j.parsed and j.parsed["type"] == "Verdict" for j in verdicts)
     # the verdicts agree with the checker on the stored answers as the judge's card says
-    agree = [verdict_side(j.parsed["value"]) == checker_side(
+    agree = [preferred_side(j.parsed["value"]) == checker_side(
         scenes[j.inputs["image"]["$image_sha256"]], j.inputs["question"],
         j.inputs["answer_a"], j.inputs["answer_b"]) for j in verdicts]
     card = judge_card()["templates"]["demo_answers"]["agreement"]

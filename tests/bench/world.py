@@ -69,10 +69,6 @@ def checker_side(scene: Scene, question: str, a: str, b: str) -> str:
     return "tie" if ra == rb else ("A" if ra else "B")
 
 
-def verdict_side(verdict: str) -> str:
-    return "A" if verdict.startswith("A>") else "tie" if verdict == "A=B" else "B"
-
-
 def train_position_biased_judge(out: Path, steps: int = 60, seed: int = 5) -> Path:
     """A tiny LLaVA that answers any bench judge prompt with "[[A>B]]" (trained, not
     mocked: it reads the prompt and the image like any judge, and has learnt one bias)."""

@@ -21,6 +21,7 @@ from app.judges import (
     judged_battles,
     parse_pairwise,
     parse_ratings,
+    preferred_side,
     reward,
     rewardbench_preferred,
     select_pairs,
@@ -192,3 +193,10 @@ def test_pairs_from_parsed_ratings_and_bad_rows() -> None:
     with pytest.raises(ValueError, match="integers 1-5"):
         select_pairs([row(3, 3, 6), row(3, 3, 3)])
     assert select_pairs([row(3, 3, 3)]) == []  # one answer: no pair
+
+
+def test_preferred_side_ignores_strength() -> None:
+    assert [preferred_side(v) for v in Verdict] == ["A", "A", "tie", "B", "B"]
+    assert preferred_side("B>>A") == "B" and preferred_side("A=B") == "tie"
+    with pytest.raises(ValueError):
+        preferred_side("A>>>B")
