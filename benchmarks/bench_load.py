@@ -12,6 +12,11 @@ deliberate 429.
 
     .venv/bin/python benchmarks/bench_load.py [--visitors 32] [--minutes 5] [...]
 
+The web tier's cost per battle (issue 13): `--engine token` (three token-source models,
+benchmarks/token_source.py, so that the engines cost nothing), e.g.
+`--engine token --visitors 20 --minutes 1 --think 0 0 --follow-up 0 --reload 0`; the
+summary line gives voted battles/s through the one web process and its CPU per battle.
+
 Loopback only, bounded (the run's length, per-request and per-stream timeouts, a hard
 deadline), and it removes its database and Redis keys afterwards.
 """
@@ -41,6 +46,7 @@ from tests.arena.stack import ArenaStack, embedded_stack, services_stack  # noqa
 from tests.conftest import PG_ADMIN_URL, REDIS_URL  # noqa: E402
 
 MODELS = ("load-alpha", "load-beta")
+SOURCE_MODELS = ("source-alpha", "source-beta", "source-gamma")  # --engine token
 
 
 def machine() -> str:
@@ -77,10 +83,10 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-async def _pg(sql: str) -> None:
+async def _pg(sql: str, admin_url: str = PG_ADMIN_URL) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
+    conn = await asyncpg.connect(admin_url, timeout=10)
     try:
         await conn.execute(sql)
     finally:
@@ -94,6 +100,19 @@ def write_registry(path: Path, models: dict[str, Path], tokens: int, concurrency
          "sampling": {"temperature": 1.0, "top_p": 1.0}, "options": {"num_threads": 1}}
         for name, model_dir in models.items()
     ]}))
+    return path
+
+
+def token_registry(path: Path, tokens: int, concurrency: int) -> Path:
+    """Rows for the token-source models (benchmarks/token_source.py runs their engine;
+    the backend named here is never used: its endpoint is a closed port)."""
+    from tests.conftest import free_port
+
+    path.write_text(yaml.safe_dump({"models": [
+        {"name": name, "backend": "openai", "max_new_tokens": tokens,
+         "concurrency": concurrency,
+         "options": {"base_url": f"http://127.0.0.1:{free_port()}/v1"}}
+        for name in SOURCE_MODELS]}))
     return path
 
 
@@ -135,6 +154,14 @@ def main() -> None:
                         help="run the moderation gate (off by default: it loads its models "
                              "in the web and worker processes)")
     parser.add_argument("--stack", choices=("services", "embedded"), default="services")
+    parser.add_argument("--engine", choices=("transformers", "token"), default="transformers",
+                        help="token: three token-source models (the web tier's own cost; "
+                             "services stack only)")
+    parser.add_argument("--private-pg", action="store_true",
+                        help="run a PostgreSQL server of the benchmark's own (the machine's "
+                             "may run out of connection slots under other jobs)")
+    parser.add_argument("--rate", type=float, default=50.0,
+                        help="--engine token: tokens/s per answer")
     parser.add_argument("--stream-timeout", type=float, default=180.0)
     parser.add_argument("--env", action="append", default=[], metavar="ARENA_X=VALUE",
                         help="another setting of the arena processes (repeatable)")
@@ -148,18 +175,32 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
     try:
-        print(f"building two tiny models in {tmp} ...", flush=True)
-        models = {MODELS[0]: build_tiny_llava(tmp / "alpha", seed=1),
-                  MODELS[1]: build_tiny_llava(tmp / "beta", seed=2)}
-        registry = write_registry(tmp / "models.yaml", models, args.tokens, args.concurrency)
+        if args.engine == "token":
+            names = list(SOURCE_MODELS)
+            registry = token_registry(tmp / "models.yaml", args.tokens, args.concurrency)
+        else:
+            print(f"building two tiny models in {tmp} ...", flush=True)
+            models = {MODELS[0]: build_tiny_llava(tmp / "alpha", seed=1),
+                      MODELS[1]: build_tiny_llava(tmp / "beta", seed=2)}
+            names = list(MODELS)
+            registry = write_registry(tmp / "models.yaml", models, args.tokens,
+                                      args.concurrency)
         data = tmp / "data"
         data.mkdir()
 
         db_name = f"arena_load_{uuid.uuid4().hex[:8]}"
         prefix = f"bench-load:{uuid.uuid4().hex[:6]}:"
+        admin_url, stop_pg = PG_ADMIN_URL, None
+        if args.private_pg and args.stack == "services":
+            from benchmarks.relay_token_mode import private_postgres
+            from tests.conftest import free_port
+
+            port = free_port()
+            stop_pg = private_postgres(tmp / "pg", port)
+            admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
         if args.stack == "services":
-            asyncio.run(_pg(f'CREATE DATABASE "{db_name}"'))
-            base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            asyncio.run(_pg(f'CREATE DATABASE "{db_name}"', admin_url))
+            base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
             db_url = f"{base}/{db_name}"
             stack: ArenaStack = services_stack(db_url, REDIS_URL, prefix, registry, data,
                                                **arena_env(args))
@@ -174,9 +215,15 @@ def main() -> None:
             print(f"starting the {args.stack} stack ...", flush=True)
             stack.start_web(*(["--embedded-workers"] if args.stack == "embedded" else []))
             if args.stack == "services":
-                for i, name in enumerate(MODELS):
-                    stack.start_worker(f"worker-{i}", name)
-            stack.wait_models_online(list(MODELS), timeout=300)
+                for i, name in enumerate(names):
+                    if args.engine == "token":
+                        from benchmarks.relay_token_mode import token_worker
+
+                        token_worker(stack, name, args.rate, args.tokens, args.concurrency,
+                                     name=f"worker-{i}")
+                    else:
+                        stack.start_worker(f"worker-{i}", name)
+            stack.wait_models_online(names, timeout=300)
             cfg = LoadConfig(
                 base_url=stack.url, visitors=args.visitors, duration_s=args.minutes * 60,
                 follow_up_p=args.follow_up, reload_p=args.reload, think_s=tuple(args.think),
@@ -192,7 +239,9 @@ def main() -> None:
         finally:
             stack.stop()
             if args.stack == "services":
-                asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+                asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)', admin_url))
+                if stop_pg is not None:
+                    stop_pg()
                 import redis
 
                 client = redis.Redis.from_url(REDIS_URL)
@@ -207,7 +256,9 @@ def main() -> None:
     print()
     print(f"load benchmark, {time.strftime('%Y-%m-%d %H:%M', time.gmtime(result.started))} "
           f"UTC, {machine()}")
-    print(f"stack: {args.stack}, two tiny LLaVA (transformers, CPU, 1 thread each), "
+    engine = (f"three token-source models at {args.rate:g} tokens/s"
+              if args.engine == "token" else "two tiny LLaVA (transformers, CPU, 1 thread each)")
+    print(f"stack: {args.stack}, {engine}, "
           f"{args.tokens} tokens per answer, worker concurrency {args.concurrency}; limits "
           f"{args.battles_limit} battles, {args.votes_limit} votes, {args.in_flight} answers "
           f"in flight per visitor; moderation {'on' if args.moderation else 'off'}; think "
@@ -217,6 +268,11 @@ def main() -> None:
     print("CPU seconds during the run: " + ", ".join(
         f"{name} {sec:.0f}" for name, sec in cpu_used.items())
         + f" (wall {result.wall_s:.0f} s, {os.cpu_count()} cores)")
+    votes = len(result.votes)
+    web_cpu = cpu_used.get("web", float("nan"))
+    print(f"web process: {votes / max(result.wall_s, 1e-9):.1f} voted battles/s, "
+          f"{web_cpu / max(1, result.counts['battles']) * 1000:.1f} ms of its CPU per battle "
+          f"({result.counts['battles']} battles, {votes} votes, {web_cpu:.1f} CPU s)")
     print()
     print(format_report(result, title="load run"))
     if args.json:

@@ -11,6 +11,12 @@ and for the engine alone "all requests issued → first token". Both include que
 the engine, so the difference is what the arena adds.
 
     .venv/bin/python benchmarks/bench_relay.py [--streams 1 16 64] [--tokens 64]
+
+`--source token` measures the relay alone, with the token source as the engine instead of
+vLLM (benchmarks/relay_token_mode.py says what is measured):
+
+    .venv/bin/python benchmarks/bench_relay.py --source token \
+        --streams 1 16 64 256 1000 --rate 50 --tokens 100 --extra-rates 20
 """
 
 from __future__ import annotations
@@ -108,7 +114,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--source", choices=("vllm", "token"), default="vllm",
+                        help="the engine: vLLM on the CPU, or the token source")
+    parser.add_argument("--rate", type=float, default=50.0,
+                        help="token source: tokens/s per stream")
+    parser.add_argument("--extra-rates", type=float, nargs="*", default=[],
+                        help="token source: also these rates, at the streams >= 64")
     args = parser.parse_args()
+    if args.source == "token":
+        from benchmarks.relay_token_mode import run, table
+
+        rows = run(args.streams, args.rate, args.tokens, args.extra_rates)
+        print(f"\nrelay benchmark (token source), "
+              f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
+              f"{platform.node()}, {os.cpu_count()} CPUs, {args.tokens} tokens per stream, "
+              f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
+        print(table(rows))
+        return
     if not VLLM_PY.exists():
         sys.exit("needs .venv-vllm: run scripts/setup_vllm_env.sh first")
 

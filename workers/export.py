@@ -77,7 +77,7 @@ async def export_date(
         if progress.stage:
             progress.stage("reading and fitting")
         run = await compute_run(sessionmaker, cutoff=day_cutoff(day), params=params,
-                                progress=progress.fit)
+                                progress=progress.fit, texts=True)  # the rows need texts
         if progress.stage:
             progress.stage("drawing plots, storing the snapshot")
         plots = await asyncio.to_thread(render_export_plots, run)

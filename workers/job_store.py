@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.arena.redraw import Redrawn, announce, redraw_failed_side
 from app.db.models import Battle, Generation, GenerationAttempt, Turn
+from app.leaderboard.style_store import style_to_store
 from app.queue import JobQueue
 from workers.engines.base import ChatMessage
 
@@ -158,6 +159,7 @@ async def save_answer(
     """Store the answer of `attempt`; False when that attempt is no longer current."""
     gid = uuid.UUID(generation_id)
     values = dict(
+        style=style_to_store(text),  # the leaderboard reads these (app/leaderboard/style_store)
         text=text, status="done", prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens, finish_reason=finish_reason,
         ttft_ms=ttft_ms, latency_ms=latency_ms, finished_at=_now(), error=None,

@@ -11,7 +11,7 @@ from app.db.models import ModelEntry
 from app.db.session import make_engine, make_sessionmaker
 from app.queue import make_queue
 from app.storage.blobs import LocalBlobStore
-from workers.engines.base import EngineConfig
+from workers.engines.base import Engine, EngineConfig
 from workers.engines.factory import make_engine as make_model_engine
 from workers.worker import Worker, settings_options
 
@@ -38,7 +38,10 @@ async def run_worker(
     concurrency: int | None = None,
     worker_id: str | None = None,
     stop: asyncio.Event | None = None,
+    engine: Engine | None = None,
 ) -> None:
+    """`engine`: run this engine instead of the registry's backend (benchmarks only: the
+    token source of benchmarks/token_source.py is never a registry backend)."""
     db = make_engine(settings.database_url)
     sessionmaker = make_sessionmaker(db)
     async with sessionmaker() as session:
@@ -53,7 +56,7 @@ async def run_worker(
         loop.add_signal_handler(sig, stop.set)
     worker = Worker(
         model=model,
-        engine=make_model_engine(
+        engine=engine or make_model_engine(
             EngineConfig(name=entry.name, backend=entry.backend, path=entry.path,
                          options=entry.options)
         ),
@@ -65,8 +68,15 @@ async def run_worker(
         worker_id=worker_id,
         answer_gate=_answer_gate(settings),
     )
+    metrics_task = None
+    if settings.worker_metrics_port:
+        from workers.metrics import serve_metrics
+
+        metrics_task = serve_metrics(settings.worker_metrics_port, worker, queue)
     try:
         await worker.run(stop)
     finally:
+        if metrics_task is not None:
+            metrics_task.cancel()
         await queue.close()
         await db.dispose()

@@ -37,6 +37,7 @@ from workers.engines.base import (
     TextDelta,
 )
 from workers.judge_jobs import run_judgment
+from workers.metrics import record_generation
 from workers.sweeper import sweep
 
 log = logging.getLogger("arena.worker")
@@ -159,6 +160,9 @@ class Worker:
         # Keyed by (lane, message id): the lanes' streams number their messages separately.
         self._in_flight: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._attempts: dict[tuple[str, str], tuple[ClaimedJob, int]] = {}
+        # Jobs acked while their task still runs (an answer being screened): no lease left
+        # to renew or to hand back, and losing it is no reason to stop the task.
+        self._acked: set[tuple[str, str]] = set()
         self._stopping = False
         self._deltas = DeltaBatcher(queue)
         self._recent: deque[tuple[float, int, float | None]] = deque(maxlen=200)
@@ -184,7 +188,8 @@ class Worker:
                 if not self._stopping:  # a stopping worker takes no new battles
                     await self.queue.heartbeat(self.info(), self.heartbeat_ttl_s)
                 for lane in LANES:
-                    ids = [mid for (ln, mid) in self._in_flight if ln == lane]
+                    ids = [mid for (ln, mid) in self._in_flight
+                           if ln == lane and (ln, mid) not in self._acked]
                     lost = await self.queue.extend(self.model, self.worker_id, ids, lane=lane)
                     for message_id in lost:
                         self._abandon((lane, message_id))
@@ -196,7 +201,7 @@ class Worker:
         """Another worker holds this job now (our lease ran out while we stalled): stop
         generating it. Its writes would be refused anyway; this only saves the work."""
         task = self._in_flight.get(key)
-        if task is not None and not task.done():
+        if task is not None and not task.done() and key not in self._acked:
             log.warning("lost the lease of %s; stopping it", key)
             task.cancel()
 
@@ -239,7 +244,7 @@ class Worker:
                         continue
                     task = asyncio.create_task(self._process(job))
                     self._in_flight[key] = task
-                    task.add_done_callback(lambda _t, k=key: self._in_flight.pop(k, None))
+                    task.add_done_callback(lambda _t, k=key: self._forget(k))
         finally:
             sweeper.cancel()
             self._stopping = True
@@ -250,6 +255,15 @@ class Worker:
             await self._drain_in_flight()
             heartbeat.cancel()
             await self.engine.close()
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        self._in_flight.pop(key, None)
+        self._acked.discard(key)
+
+    async def _ack(self, job: ClaimedJob) -> None:
+        """Ack a job whose task goes on (screening its answer): its lease is over."""
+        await self.queue.ack(self.model, job.message_id, lane=job.lane)
+        self._acked.add((job.lane, job.message_id))
 
     async def _claim(self, free: int) -> list[ClaimedJob]:
         """Live jobs first, always; batch jobs only when no live job waits, and only up to
@@ -274,8 +288,8 @@ class Worker:
     async def _drain_in_flight(self) -> None:
         if self._in_flight:
             await asyncio.wait(list(self._in_flight.values()), timeout=self.grace_s)
-        unfinished = [(t, self._attempts.get(mid)) for mid, t in self._in_flight.items()
-                      if not t.done()]
+        unfinished = [(t, None if key in self._acked else self._attempts.get(key))
+                      for key, t in self._in_flight.items() if not t.done()]
         for task, _ in unfinished:
             task.cancel()
         for task, held in unfinished:
@@ -392,6 +406,7 @@ class Worker:
                         gid, attempt)
             return
         self._recent.append((end, finished.completion_tokens, ttft))
+        record_generation(self.model, ttft, finished.completion_tokens, "done")
         # Saved first, then told: a page that sees "done" can reload and find the answer.
         # The answer is final from here on; trouble telling anyone never re-runs it (the
         # relay also finds it in the database, and an unacked job is acked on redelivery).
@@ -401,7 +416,7 @@ class Worker:
                       "completion_tokens": finished.completion_tokens, "attempt": attempt}
             )
             await self.queue.finish_stream(gid)
-            await self.queue.ack(self.model, job.message_id)
+            await self._ack(job)
         except Exception:
             log.exception("generation %s saved, but announcing it failed", gid)
         if self.answer_gate is not None and text:
@@ -478,6 +493,7 @@ class Worker:
             if not await STORES[job.kind].mark_failed(session, job.generation_id, attempt,
                                                       reason):
                 return
+        record_generation(self.model, None, 0, "failed")
         if job.kind == "generation":
             await self.queue.publish(job.generation_id, {"type": "error", "attempt": attempt})
             await self.queue.finish_stream(job.generation_id)

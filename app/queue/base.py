@@ -48,6 +48,23 @@ def stream_id_key(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+class StreamReader(Protocol):
+    """One long-lived reader of many generation streams (the web process's relay holds
+    one). A `read` may block; `wake` makes a blocked read return at once, so that a stream
+    added meanwhile is read without waiting for the block to time out. Its connections
+    are its own: their number does not grow with the clients it serves."""
+
+    async def read(self, cursors: dict[str, str], block_ms: int) -> list[QueueEvent]: ...
+
+    async def read_now(self, cursors: dict[str, str]) -> list[QueueEvent]:
+        """A non-blocking read that does not disturb a blocked `read`."""
+        ...
+
+    async def wake(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class JobQueue(Protocol):
     # Jobs.
     async def enqueue(
@@ -88,6 +105,10 @@ class JobQueue(Protocol):
     async def finish_stream(self, generation_id: str) -> None: ...
 
     async def read(self, cursors: dict[str, str], block_ms: int) -> list[QueueEvent]: ...
+
+    def stream_reader(self) -> StreamReader:
+        """A reader of its own (Redis: its own connection) for one process's relay."""
+        ...
 
     # Worker liveness.
     async def heartbeat(self, info: WorkerInfo, ttl_s: float) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import time
 from collections import deque
@@ -146,10 +147,11 @@ class MemoryQueue:
     def _collect(self, cursors: dict[str, str]) -> list[QueueEvent]:
         out: list[QueueEvent] = []
         for generation_id, cursor in cursors.items():
-            after = stream_id_key(cursor or "0-0")
-            out.extend(
-                e for e in self._events.get(generation_id, []) if stream_id_key(e.id) > after
-            )
+            events = self._events.get(generation_id)
+            if events:  # ids grow along a stream: find the first one after the cursor
+                start = bisect.bisect_right(events, stream_id_key(cursor or "0-0"),
+                                            key=lambda e: stream_id_key(e.id))
+                out.extend(events[start:])
         return out
 
     async def read(self, cursors: dict[str, str], block_ms: int) -> list[QueueEvent]:
@@ -168,6 +170,9 @@ class MemoryQueue:
             events = self._collect(cursors)
         return events
 
+    def stream_reader(self) -> MemoryStreamReader:
+        return MemoryStreamReader(self)
+
     async def heartbeat(self, info: WorkerInfo, ttl_s: float) -> None:
         self._workers[(info.model, info.worker_id)] = (info, time.monotonic() + ttl_s)
 
@@ -177,6 +182,40 @@ class MemoryQueue:
     async def live_workers(self, model: str) -> list[WorkerInfo]:
         now = time.monotonic()
         return [i for (m, _), (i, exp) in self._workers.items() if m == model and exp > now]
+
+    async def close(self) -> None:
+        return None
+
+
+class MemoryStreamReader:
+    """The relay's reader on the in-process queue: the same shape as Redis's (a blocking
+    read over many streams that a wake ends at once)."""
+
+    def __init__(self, queue: MemoryQueue) -> None:
+        self.queue = queue
+        self._woken = False
+
+    async def read(self, cursors: dict[str, str], block_ms: int) -> list[QueueEvent]:
+        events = self.queue._collect(cursors)
+        if events or not block_ms:
+            return events
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + block_ms / 1000
+        while not events and not self._woken:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            await self.queue._wait(int(left * 1000) or 1)
+            events = self.queue._collect(cursors)
+        self._woken = False
+        return events
+
+    async def read_now(self, cursors: dict[str, str]) -> list[QueueEvent]:
+        return self.queue._collect(cursors)
+
+    async def wake(self) -> None:
+        self._woken = True
+        await self.queue._notify()
 
     async def close(self) -> None:
         return None

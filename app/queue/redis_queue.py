@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any, TypeVar
@@ -37,21 +38,107 @@ return lost
 """
 
 
-def connect(url: str, *, decode_responses: bool = True) -> aioredis.Redis:
+def connect(
+    url: str, *, decode_responses: bool = True, client_name: str | None = None,
+    single: bool = False,
+) -> aioredis.Redis:
     """A client that survives a Redis restart: stale pooled connections are health-checked
     and a command that hits a dropped connection is retried on a fresh one (the pool's
     connections carry these settings, so a library given only the pool gets them too).
     A retried write may land twice; everything written through it tolerates that (job
-    deliveries are fenced by attempt, deltas carry sequence numbers)."""
-    return aioredis.from_url(
-        url,
+    deliveries are fenced by attempt, deltas carry sequence numbers). `single`: exactly
+    one connection, commands wait their turn (the relay's own connections)."""
+    options: dict[str, Any] = dict(
         decode_responses=decode_responses,
         retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=4),
         retry_on_error=[RedisConnectionError],
         health_check_interval=5,
         socket_connect_timeout=5,
         socket_keepalive=True,
+        client_name=client_name,  # who is who in CLIENT LIST
     )
+    if single:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=1, timeout=None, **options)
+        return aioredis.Redis(connection_pool=pool)
+    return aioredis.from_url(url, **options)
+
+
+def _stream_events(reply: list | None, cut: int) -> list[QueueEvent]:
+    """XREAD's reply as events; `cut` strips the key prefix off the stream names."""
+    events: list[QueueEvent] = []
+    for stream, messages in reply or []:
+        generation_id = stream[cut:]
+        for message_id, fields in messages:
+            events.append(QueueEvent(generation_id, message_id, json.loads(fields["e"])))
+    return events
+
+
+class RedisStreamReader:
+    """Reads many `gen:` streams for one process's relay on two connections of its own,
+    however many clients it serves: one for the blocking XREAD, one for the rest (wakes,
+    catch-up reads), where commands wait their turn.
+
+    A wake is an entry on a small stream of this reader's own that every blocking read
+    includes: it ends a blocked XREAD at once and, since the reader keeps that stream's
+    cursor, a wake sent just before a read starts is not lost either. Wakes sent during
+    one read are one XADD."""
+
+    def __init__(self, queue: RedisQueue) -> None:
+        self.queue = queue
+        self.redis = connect(queue.url, client_name=queue.client_name, single=True)
+        self.control = connect(queue.url, client_name=queue.client_name, single=True)
+        self._wake_key = f"{queue.prefix}relay-wake:{uuid.uuid4().hex}"
+        self._wake_cursor = "0-0"
+        self._wake_pending = False
+        self._cut = len(queue.prefix) + len("gen:")
+
+    async def read(self, cursors: dict[str, str], block_ms: int) -> list[QueueEvent]:
+        streams = {self.queue._gen(g): c or "0-0" for g, c in cursors.items()}
+        streams[self._wake_key] = self._wake_cursor
+        try:
+            reply = await self.redis.xread(streams, block=block_ms or None, count=512)
+        except RedisTimeoutError:
+            return []
+        self._wake_pending = False
+        data = []
+        for stream, messages in reply or []:
+            if stream == self._wake_key:
+                self._wake_cursor = messages[-1][0]
+            else:
+                data.append((stream, messages))
+        return _stream_events(data, self._cut)
+
+    async def read_now(self, cursors: dict[str, str]) -> list[QueueEvent]:
+        """What these streams hold after these cursors (no blocking)."""
+        if not cursors:
+            return []
+        streams = {self.queue._gen(g): c or "0-0" for g, c in cursors.items()}
+        return _stream_events(await self.control.xread(streams, count=512), self._cut)
+
+    async def wake(self) -> None:
+        if self._wake_pending:
+            return
+        self._wake_pending = True
+        pipe = self.control.pipeline(transaction=False)
+        pipe.xadd(self._wake_key, {"w": "1"}, maxlen=1)
+        pipe.expire(self._wake_key, 3600)
+        try:
+            await pipe.execute()
+        except BaseException:
+            self._wake_pending = False  # not sent: the next wake must try again
+            raise
+
+    async def close(self) -> None:
+        # A read cancelled mid-XREAD may leave its reply pending on its connection: drop
+        # that connection rather than send anything after it.
+        try:
+            await self.redis.aclose()
+            await self.redis.connection_pool.disconnect()
+            await self.control.delete(self._wake_key)
+        finally:
+            await self.control.aclose()
+            await self.control.connection_pool.disconnect()
 
 
 class RedisQueue:
@@ -63,8 +150,11 @@ class RedisQueue:
         lease_ms: int = 15_000,
         stream_maxlen: int = 20_000,
         stream_ttl_s: int = 86_400,
+        client_name: str | None = None,
     ) -> None:
-        self.redis = connect(url)
+        self.url = url
+        self.client_name = client_name
+        self.redis = connect(url, client_name=client_name)
         self.prefix = prefix
         self.lease_ms = lease_ms
         self.stream_maxlen = stream_maxlen
@@ -142,11 +232,34 @@ class RedisQueue:
             # The reply was lost (a stalled or paused process): Redis may have handed us jobs
             # that we never saw. Take back our own pending jobs now rather than after a lease;
             # the worker skips the ones it is already running.
-            return jobs + await self._own_pending(model, consumer, count, lane)
-        for _stream, messages in reply or []:
-            for message_id, fields in messages:
-                jobs.append(self._job(model, lane, message_id, fields))
+            return jobs + await self._grouped(
+                model, lambda: self._own_pending(model, consumer, count, lane), lane)
+        fresh = [(mid, fields) for _stream, messages in reply or [] for mid, fields in messages]
+        if fresh:
+            owned = await self._owned(key, consumer, [mid for mid, _ in fresh])
+            jobs += [self._job(model, lane, mid, fields) for mid, fields in fresh
+                     if str(mid) in owned]
         return jobs
+
+    async def _owned(self, key: str, consumer: str, ids: list[str]) -> set[str]:
+        """Which of these deliveries are still ours. A worker stopped (SIGSTOP, a long GC
+        or swap stall) inside a blocking XREADGROUP still gets its reply later, though the
+        job's lease ran out meanwhile and another worker reclaimed it: running it too
+        would supersede the answer that worker is streaming."""
+        order = sorted(ids, key=lambda m: tuple(int(p) for p in str(m).split("-")))
+        try:
+            pending = await self.redis.xpending_range(
+                key, GROUP, min=order[0], max=order[-1], count=len(ids) + 1024,
+                consumername=consumer)
+        except ResponseError as exc:
+            # The reply was read from before a Redis restart that lost the group: none of
+            # these deliveries exist any more (the sweeper recovers their generations), and
+            # the next claim recreates the group.
+            if "NOGROUP" not in str(exc):
+                raise
+            self._groups.discard(key)
+            return set()
+        return {str(p["message_id"]) for p in pending}
 
     async def _own_pending(
         self, model: str, consumer: str, count: int, lane: str
@@ -191,11 +304,18 @@ class RedisQueue:
 
     async def depth(self, model: str, *, lane: str = "live") -> int:
         """Jobs waiting plus jobs in flight."""
+        key = self._jobs(model, lane)
         await self._ensure_group(model, lane)
-        for group in await self.redis.xinfo_groups(self._jobs(model, lane)):
+        try:
+            groups = await self.redis.xinfo_groups(key)
+        except ResponseError as exc:
+            if "no such key" not in str(exc).lower():
+                raise
+            groups = []  # Redis restarted empty: nothing waits, whether or not a worker is back
+        for group in groups:
             if group["name"] == GROUP:
                 return int(group.get("lag") or 0) + int(group.get("pending") or 0)
-        self._groups.discard(self._jobs(model, lane))  # the group was lost (Redis restarted)
+        self._groups.discard(key)  # the group was lost (Redis restarted)
         return 0
 
     async def held(self, model: str, *, lane: str = "live") -> set[str]:
@@ -243,13 +363,10 @@ class RedisQueue:
             reply = await self.redis.xread(streams, block=block_ms or None, count=512)
         except RedisTimeoutError:
             return []
-        events: list[QueueEvent] = []
-        cut = len(self.prefix) + len("gen:")
-        for stream, messages in reply or []:
-            generation_id = stream[cut:]
-            for message_id, fields in messages:
-                events.append(QueueEvent(generation_id, message_id, json.loads(fields["e"])))
-        return events
+        return _stream_events(reply, len(self.prefix) + len("gen:"))
+
+    def stream_reader(self) -> RedisStreamReader:
+        return RedisStreamReader(self)
 
     async def heartbeat(self, info: WorkerInfo, ttl_s: float) -> None:
         now = time.time()

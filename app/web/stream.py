@@ -5,6 +5,14 @@ generation streams ("a=<id>;b=<id>"), so a browser that reconnects with Last-Eve
 resumes both sides exactly where it stopped and still ends with the complete answers.
 Data: {"type": "delta"|"reset"|"snapshot"|"done"|"error", ...}; a final "end" event tells
 the page whether it may vote.
+
+The connections of one process share one reader of the streams (app/web/relay.py). What
+arrived for a side in one read leaves as one event (the deltas joined), whose id is the
+cursor just past the last entry it carries, so a resume neither loses nor repeats text.
+A gone client is noticed at once (Starlette cancels the response when the client
+disconnects) and its subscription released; a client that reads too slowly to keep up
+is told to reconnect (a "status" event of type "reconnect", then the response ends;
+EventSource reconnects by itself with its last event id).
 """
 
 from __future__ import annotations
@@ -22,7 +30,10 @@ from app.arena.battles import load_battle
 from app.arena.rules import can_vote as vote_allowed
 from app.arena.views import PUBLIC_FAILURE
 from app.db.models import Battle, Generation
+from app.observability.metrics import SSE_CONNECTIONS
+from app.queue import QueueEvent
 from app.web.outages import OUTAGE_MESSAGE, is_outage
+from app.web.relay import Subscription, by_stream
 from app.web.render import render_markdown
 from app.web.state import ArenaState
 
@@ -118,78 +129,126 @@ async def _outcome(state: ArenaState, battle_id: Any, turn_index: int) -> dict[s
     return {"can_vote": can_vote, "failed": failed}
 
 
+class _Turn:
+    """One connection's progress through one turn: the cursor and filter of each side."""
+
+    def __init__(self, state: ArenaState, gens: dict[str, Generation], cursor: str | None):
+        self.state = state
+        self.gens = gens
+        self.side_of = {str(g.id): s for s, g in gens.items()}
+        self.cursors = {s: "0-0" for s in gens} | parse_cursor(cursor)
+        self.filters = {s: SideFilter() for s in gens}
+        self.finished: set[str] = set()
+
+    def event(self, side: str, data: dict[str, Any]) -> str:
+        return sse(side, data, format_cursor(self.cursors))
+
+    def live_cursors(self) -> dict[str, str]:
+        return {str(g.id): self.cursors[s] for s, g in self.gens.items()
+                if s not in self.finished}
+
+    async def side_events(self, side: str, events: list[QueueEvent]) -> list[str]:
+        """One read's entries of one side as few SSE events: the deltas joined into one,
+        broken only by a reset. Each event's id covers exactly the entries it carries."""
+        out: list[str] = []
+        texts: list[str] = []
+
+        def flush() -> None:
+            if texts:
+                out.append(self.event(side, {"type": "delta", "text": "".join(texts)}))
+                texts.clear()
+
+        for event in events:
+            data = event.data
+            if data.get("type") in TERMINAL:
+                if int(data.get("attempt") or 0) < self.filters[side].attempt:
+                    self.cursors[side] = event.id
+                    continue  # a superseded attempt's event
+                flush()
+                finals = await _final_states(self.state, [self.gens[side].id])
+                self.cursors[side] = event.id
+                payload = finals.get(str(self.gens[side].id))
+                if payload is None:
+                    continue  # not final in the database (a stale event): keep reading
+                self.finished.add(side)
+                out.append(self.event(side, payload))
+                return out
+            for shown in self.filters[side].accept(data):
+                if shown["type"] == "delta":
+                    texts.append(shown["text"])
+                else:  # a reset: the run before it leaves first; both carry the cursor of
+                    flush()  # the entries before this one (a resume re-reads this one)
+                    out.append(self.event(side, shown))
+            # Everything this entry brought is sent or in the run being joined (which
+            # leaves under the cursor current when it is flushed).
+            self.cursors[side] = event.id
+        flush()
+        return out
+
+
 async def relay_turn(
     state: ArenaState, request: Request, battle: Battle, turn_index: int, last_event_id: str | None
 ) -> AsyncIterator[str]:
-    turn = battle.turns[turn_index]
-    gens = {g.side: g for g in turn.generations}
-    by_id = {str(g.id): g.side for g in gens.values()}
-    cursors = {s: "0-0" for s in gens} | parse_cursor(last_event_id)
-    finished: set[str] = set()
+    del request  # disconnects: Starlette cancels this generator at once (see module doc)
+    turn = _Turn(state, {g.side: g for g in battle.turns[turn_index].generations},
+                 last_event_id)
     yield "retry: 1000\n\n"
 
     # Sides already finished in the database are sent whole: that needs no stream history.
-    for side, gen in gens.items():
+    for side, gen in turn.gens.items():
         if gen.status in ("done", "failed"):
-            finished.add(side)
-            yield sse(side, _final_payload(gen.status, gen.text, gen.finish_reason),
-                      format_cursor(cursors))
+            turn.finished.add(side)
+            yield turn.event(side, _final_payload(gen.status, gen.text, gen.finish_reason))
 
-    filters = {s: SideFilter() for s in gens}
-    while len(finished) < len(gens):
-        if await request.is_disconnected():
-            return
-        pending = {str(g.id): cursors[s] for s, g in gens.items() if s not in finished}
-        finals: dict[str, dict[str, Any]] = {}
-        try:
-            events = await state.queue.read(
-                pending, block_ms=int(state.settings.sse_ping_s * 1000))
-            if not events:
-                # No news for a while: check the database in case the stream expired.
-                finals = await _final_states(state, [g.id for s, g in gens.items()
-                                                     if s not in finished])
-        except Exception as exc:
-            if not is_outage(exc):
-                raise
-            # Redis or the database is away: keep the connection, say so, and try again;
-            # the answer is persisted by the worker and arrives once they are back.
-            yield sse("status", {"type": "unavailable", "message": OUTAGE_MESSAGE})
-            await asyncio.sleep(1.0)
-            continue
-        if not events and finals:
-            # Final in the database: the stream may still hold its last deltas (they were
-            # published just before the save). Send those first; the answer alone only when
-            # the stream has nothing more (it expired, or Redis lost it).
+    sub: Subscription | None = None
+    SSE_CONNECTIONS.inc()
+    try:
+        while len(turn.finished) < len(turn.gens):
             try:
-                events = await state.queue.read(
-                    {g: cursors[by_id[g]] for g in finals}, block_ms=0)
+                if sub is None:
+                    sub = await state.relay.subscribe(turn.live_cursors())
+                events = await sub.next(state.settings.sse_ping_s)
+                if sub.lagging:
+                    yield sse("status", {"type": "reconnect"})
+                    return
+                finals: dict[str, dict[str, Any]] = {}
+                if not events:
+                    # No news for a while: check the database in case the stream expired.
+                    finals = await _final_states(state, [
+                        turn.gens[s].id for s in turn.gens if s not in turn.finished])
+                if not events and finals:
+                    # Final in the database: the stream may still hold its last deltas
+                    # (published just before the save). Send those first; the answer
+                    # alone only when the stream has nothing more (expired, or lost).
+                    events = await state.relay.read_now(
+                        {g: turn.cursors[turn.side_of[g]] for g in finals})
             except Exception as exc:
                 if not is_outage(exc):
                     raise
-                events = []
-        if not events:
-            for generation_id, payload in finals.items():
-                finished.add(by_id[generation_id])
-                yield sse(by_id[generation_id], payload, format_cursor(cursors))
-            yield ": ping\n\n"
-            continue
-        for event in events:
-            side = by_id[event.generation_id]
-            if side in finished:
+                # Redis or the database is away: keep the connection, say so, and try
+                # again; the answer is persisted by the worker and arrives once they are
+                # back.
+                yield sse("status", {"type": "unavailable", "message": OUTAGE_MESSAGE})
+                await asyncio.sleep(1.0)
                 continue
-            cursors[side] = event.id
-            data = event.data
-            if data.get("type") in TERMINAL:
-                if int(data.get("attempt") or 0) < filters[side].attempt:
-                    continue  # a superseded attempt's event
-                finals = await _final_states(state, [gens[side].id])
-                payload = finals.get(str(gens[side].id))
-                if payload is None:
-                    continue  # not final in the database (a stale event): keep reading
-                finished.add(side)
-                yield sse(side, payload, format_cursor(cursors))
+            if not events:
+                for generation_id, payload in finals.items():
+                    side = turn.side_of[generation_id]
+                    turn.finished.add(side)
+                    yield turn.event(side, payload)
+                yield ": ping\n\n"
                 continue
-            for shown in filters[side].accept(data):
-                yield sse(side, shown, format_cursor(cursors))
+            chunk: list[str] = []
+            for generation_id, side_batch in by_stream(events).items():
+                side = turn.side_of.get(generation_id)
+                if side is None or side in turn.finished:
+                    continue
+                chunk += await turn.side_events(side, side_batch)
+            if chunk:
+                yield "".join(chunk)
+    finally:
+        SSE_CONNECTIONS.dec()
+        if sub is not None:
+            sub.close()
 
-    yield sse("end", await _outcome(state, battle.id, turn_index), format_cursor(cursors))
+    yield sse("end", await _outcome(state, battle.id, turn_index), format_cursor(turn.cursors))

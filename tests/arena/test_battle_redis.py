@@ -26,6 +26,7 @@ from tests.arena.stack import (
     consented_client,
     create_battle,
     db_query,
+    frozen,
     png_bytes,
     read_sse,
     services_stack,
@@ -78,18 +79,20 @@ def test_full_battle_streams_votes_and_reveals(stack: ArenaStack, pg_url: str) -
     client = consented_client(stack.url)
     seen_before_vote: list[bytes] = []
 
-    created = client.post(
-        "/api/battles",
-        files={"image": ("holiday-photo.png", png_bytes(), "image/png")},
-        data={"prompt": "What colour is the image?"},
-    )
-    assert created.status_code == 201
-    seen_before_vote += [created.content, str(created.headers).encode()]
-    battle = created.json()
-    assert battle["models"] is None and battle["mode"] == "anonymous"
-
     raw: list[bytes] = []
-    events = read_sse(client, f"/api/battles/{battle['id']}/stream", raw=raw)
+    # The workers wait until the stream is open: the answers must arrive as deltas.
+    with frozen(stack, [f"w-{m}-1" for m in MODELS]) as resume:
+        created = client.post(
+            "/api/battles",
+            files={"image": ("holiday-photo.png", png_bytes(), "image/png")},
+            data={"prompt": "What colour is the image?"},
+        )
+        assert created.status_code == 201
+        seen_before_vote += [created.content, str(created.headers).encode()]
+        battle = created.json()
+        assert battle["models"] is None and battle["mode"] == "anonymous"
+        events = read_sse(client, f"/api/battles/{battle['id']}/stream", raw=raw,
+                          on_open=resume)
     seen_before_vote += raw
     assert events[-1].event == "end" and events[-1].data == {"can_vote": True, "failed": False}
     assert {e.event for e in events} <= {"a", "b", "end"}
@@ -218,9 +221,20 @@ def test_killed_worker_job_is_regenerated_by_another(stack: ArenaStack, pg_url: 
     victim = "w-tiny-alpha-1"
     os.killpg(stack.procs[victim].pid, signal.SIGSTOP)
     stack.procs["w-tiny-alpha-2"].send_signal(signal.SIGSTOP)
-    # Both alpha workers are frozen; the job will sit in Redis until one wakes up.
-    battle = create_battle(client, mode="side_by_side", model_a="tiny-alpha", model_b="tiny-beta")
-    os.killpg(stack.procs[victim].pid, signal.SIGCONT)
+    # Both alpha workers are frozen; the job will sit in Redis until one wakes up. The
+    # beta worker waits too, until the stream is open (side b must stream deltas).
+    beta = "w-tiny-beta-1"
+    stack.send_signal(beta, signal.SIGSTOP)
+    try:
+        battle = create_battle(client, mode="side_by_side", model_a="tiny-alpha",
+                               model_b="tiny-beta")
+    except BaseException:
+        stack.send_signal(beta, signal.SIGCONT)
+        raise
+
+    def resume() -> None:
+        os.killpg(stack.procs[victim].pid, signal.SIGCONT)
+        stack.send_signal(beta, signal.SIGCONT)
 
     def kill_on_first_token(ev: SSEEvent) -> None:
         # The victim has taken the job and streamed its first token: kill it without
@@ -229,8 +243,11 @@ def test_killed_worker_job_is_regenerated_by_another(stack: ArenaStack, pg_url: 
             stack.kill(victim)
             stack.procs["w-tiny-alpha-2"].send_signal(signal.SIGCONT)
 
-    events = read_sse(client, f"/api/battles/{battle['id']}/stream", timeout=90,
-                      on_event=kill_on_first_token)
+    try:
+        events = read_sse(client, f"/api/battles/{battle['id']}/stream", timeout=90,
+                          on_event=kill_on_first_token, on_open=resume)
+    finally:
+        stack.send_signal(beta, signal.SIGCONT)
     assert victim not in stack.procs, "the victim never streamed a token"
     assert [e.data["type"] for e in events if e.event == "a"].count("reset") == 1
     assert events[-1].data["can_vote"] is True

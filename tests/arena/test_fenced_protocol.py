@@ -32,8 +32,10 @@ from app.db.models import (
     utcnow,
 )
 from app.db.session import make_engine, make_sessionmaker
+from app.leaderboard.style_store import stored_style
 from app.queue import WorkerInfo
 from app.queue.memory_queue import MemoryQueue
+from app.ranking import count_style
 from workers import job_store
 from workers.sweeper import sweep
 
@@ -136,6 +138,8 @@ async def test_a_superseded_attempt_can_not_save_fail_or_requeue(sm: async_sessi
     gen = await _generation(sm, gid)
     assert (gen.status, gen.text, gen.attempts) == ("done", "the answer the page showed", 2)
     assert await _attempts(sm, gid) == [(1, "w-stalled", "superseded"), (2, "w-fresh", "done")]
+    # The saved answer's style counts are stored with it, for the leaderboard (0019).
+    assert stored_style(gen.style, 2) == count_style("the answer the page showed", 2)
 
 
 async def test_a_stale_attempt_that_was_still_running_is_recorded_as_stale(

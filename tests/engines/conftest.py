@@ -200,6 +200,7 @@ class VLLMProcesses:
         requests.write_text(json.dumps(probe_scenarios(self.image)))
         command = [
             str(self.python), str(PROBE), "--model", str(self.model), "--requests", str(requests),
+            "--out", str(self.workdir / "probe.jsonl"),
         ]  # fmt: skip
         self._probe = self._spawn(command, self.workdir / "probe.out", self.workdir / "probe.err")
 
@@ -226,8 +227,8 @@ class VLLMProcesses:
             if code != 0:
                 err = log_tail(self.workdir / "probe.err")
                 pytest.fail(f"vllm_probe.py failed ({code}):\n{err}", pytrace=False)
-            lines = (self.workdir / "probe.out").read_text().splitlines()
-            events = [json.loads(line) for line in lines if line.startswith("{")]
+            lines = (self.workdir / "probe.jsonl").read_text().splitlines()
+            events = [json.loads(line) for line in lines]
             self._probe_results = {
                 "results": {e["name"]: e for e in events if e["event"] == "result"},
                 "started_s": next(e["seconds"] for e in events if e["event"] == "started"),

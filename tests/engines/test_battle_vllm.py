@@ -14,6 +14,7 @@ from tests.arena.stack import (
     assert_streams_match_answers,
     consented_client,
     create_battle,
+    frozen,
     read_sse,
     services_stack,
 )
@@ -51,9 +52,11 @@ def vllm_stack(
 
 def test_battle_between_vllm_engine_and_openai_backend(vllm_stack: ArenaStack) -> None:
     client = consented_client(vllm_stack.url)
-    battle = create_battle(client, "What shape is in the picture?")
     raw: list[bytes] = []
-    events = read_sse(client, f"/api/battles/{battle['id']}/stream", raw=raw, timeout=300)
+    with frozen(vllm_stack, ["w-vllm", "w-openai"]) as resume:
+        battle = create_battle(client, "What shape is in the picture?")
+        events = read_sse(client, f"/api/battles/{battle['id']}/stream", raw=raw,
+                          timeout=300, on_open=resume)
     assert events[-1].data == {"can_vote": True, "failed": False}
     assert_streams_match_answers(events)
     for name in MODELS:

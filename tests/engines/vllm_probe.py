@@ -3,7 +3,8 @@
 vLLM lives in .venv-vllm while pytest runs in .venv, so the vLLM tests run this script with
 .venv-vllm's Python:
 
-    .venv-vllm/bin/python tests/engines/vllm_probe.py --model DIR --requests FILE.json
+    .venv-vllm/bin/python tests/engines/vllm_probe.py --model DIR --requests FILE.json \
+        --out EVENTS.jsonl
 
 FILE.json is a list of objects: name, messages ([{role, text}]), image_b64 (optional),
 max_new_tokens, temperature, top_p, seed, reference (bool). All requests run at once against
@@ -11,6 +12,8 @@ one engine. Output, one JSON line each: {"event": "started", "seconds": ...}, th
 request {"event": "result", "name", "deltas", "finished", "seconds"}, where requests with
 `reference` also carry the text and token count vLLM reports for the same request run
 independently (FINAL_ONLY, not streamed), so the test can check the stream against it.
+The events go to --out (stdout without it): vLLM's engine-core process writes its log to
+the same stdout, and a log line can land in the middle of an event line.
 """
 
 from __future__ import annotations
@@ -103,19 +106,28 @@ async def reference(engine: VLLMEngine, request: GenerationRequest) -> dict[str,
     }
 
 
-async def main(model: str, specs: list[dict[str, Any]], options: dict[str, Any]) -> None:
+async def main(model: str, specs: list[dict[str, Any]], options: dict[str, Any],
+               out: Path | None = None) -> None:
+    sink = out.open("w") if out is not None else sys.stdout
+
+    def emit(event: dict[str, Any]) -> None:
+        sink.write(json.dumps(event) + "\n")
+        sink.flush()
+
     engine = VLLMEngine(EngineConfig(name="probe", backend="vllm", path=model, options=options))
     started = time.perf_counter()
     await engine.start()
-    print(json.dumps({"event": "started", "seconds": time.perf_counter() - started}), flush=True)
+    emit({"event": "started", "seconds": time.perf_counter() - started})
     try:
         started = time.perf_counter()
         results = await asyncio.gather(*(run_one(engine, spec) for spec in specs))
         for result in results:
-            print(json.dumps(result), flush=True)
-        print(json.dumps({"event": "done", "seconds": time.perf_counter() - started}), flush=True)
+            emit(result)
+        emit({"event": "done", "seconds": time.perf_counter() - started})
     finally:
         await engine.close()
+        if out is not None:
+            sink.close()
 
 
 if __name__ == "__main__":  # vLLM spawns processes: the guard is required
@@ -123,5 +135,7 @@ if __name__ == "__main__":  # vLLM spawns processes: the guard is required
     parser.add_argument("--model", required=True, help="local model directory")
     parser.add_argument("--requests", required=True, type=Path, help="JSON list of requests")
     parser.add_argument("--options", default="{}", help="engine options as a JSON object")
+    parser.add_argument("--out", type=Path, help="where the JSON event lines go (else stdout)")
     args = parser.parse_args()
-    asyncio.run(main(args.model, json.loads(args.requests.read_text()), json.loads(args.options)))
+    asyncio.run(main(args.model, json.loads(args.requests.read_text()), json.loads(args.options),
+                     args.out))

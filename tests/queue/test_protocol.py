@@ -169,3 +169,66 @@ async def test_redis_queue_recovers_its_group_after_redis_lost_everything(
         assert await q.extend("m", "w", ["0-1"]) == ["0-1"]
     finally:
         await q.close()
+
+
+async def test_a_delivery_that_arrives_after_its_lease_ran_out_is_not_run(
+        redis_url: str, redis_prefix: str) -> None:
+    """A worker stopped inside its blocking read still gets the reply when it wakes up,
+    after another worker reclaimed the job: it must not run it too (the SIGTERM fault test
+    saw such a worker supersede the answer being streamed)."""
+    prefix = redis_prefix + f"q{uuid.uuid4().hex[:6]}:"
+    stopped = RedisQueue(redis_url, prefix=prefix, lease_ms=LEASE_MS)
+    other = RedisQueue(redis_url, prefix=prefix, lease_ms=LEASE_MS)
+    try:
+        await stopped.enqueue("m", "g1")
+        real_read = stopped.redis.xreadgroup
+        reclaimed = []
+
+        async def read_then_stop(*args, **kwargs):  # type: ignore[no-untyped-def]
+            reply = await real_read(*args, **kwargs)  # Redis gave the job to "w1" ...
+            await asyncio.sleep(LEASE_MS / 1000 * 1.5)  # ... which is stopped meanwhile
+            reclaimed.extend(await other.claim("m", "w2", 1, 10))
+            return reply
+
+        stopped.redis.xreadgroup = read_then_stop  # type: ignore[method-assign]
+        assert await stopped.claim("m", "w1", 1, 10) == []
+        assert [(j.generation_id, j.reclaimed) for j in reclaimed] == [("g1", True)]
+        assert await other.extend("m", "w2", [reclaimed[0].message_id]) == []
+
+        stopped.redis.xreadgroup = real_read  # type: ignore[method-assign]
+        await stopped.enqueue("m", "g2")  # a delivery in time is the worker's own
+        assert [j.generation_id for j in await stopped.claim("m", "w1", 1, 10)] == ["g2"]
+    finally:
+        await stopped.close()
+        await other.close()
+
+
+async def test_a_delivery_read_from_before_a_restart_and_depth_after_it(
+        redis_url: str, redis_prefix: str) -> None:
+    """A stopped worker reads a reply Redis wrote before it restarted empty: the claim
+    neither fails (NOGROUP) nor runs the jobs, and the next claim works. The web tier's
+    depth, whose group cache says the stream exists, reports 0 instead of failing
+    battle creation with 'no such key' (the Redis restart fault test's 500s)."""
+    q = RedisQueue(redis_url, prefix=redis_prefix + f"rs{uuid.uuid4().hex[:6]}:",
+                   lease_ms=LEASE_MS)
+    web = RedisQueue(redis_url, prefix=q.prefix, lease_ms=LEASE_MS)
+    try:
+        await q.enqueue("m", "g1")
+        assert await web.depth("m") == 1
+        real_read = q.redis.xreadgroup
+
+        async def read_then_restart(*args, **kwargs):  # type: ignore[no-untyped-def]
+            reply = await real_read(*args, **kwargs)
+            await q.redis.delete(q._jobs("m"))  # what a restart without persistence leaves
+            return reply
+
+        q.redis.xreadgroup = read_then_restart  # type: ignore[method-assign]
+        assert await q.claim("m", "w1", 1, 10) == []
+        q.redis.xreadgroup = real_read  # type: ignore[method-assign]
+        assert await web.depth("m") == 0
+        await web.enqueue("m", "g2")
+        assert await web.depth("m") == 1
+        assert [j.generation_id for j in await q.claim("m", "w1", 1, 10)] == ["g2"]
+    finally:
+        await q.close()
+        await web.close()
