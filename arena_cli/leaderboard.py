@@ -7,6 +7,7 @@ The leaderboard itself lives in `app.leaderboard`; the export and its nightly sc
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -22,20 +23,36 @@ BootstrapOpt = Annotated[int, typer.Option(help="bootstrap rounds for the defaul
 MinSliceOpt = Annotated[int, typer.Option(help="battles a category/language slice needs")]
 CapOpt = Annotated[int, typer.Option(help="votes counted per visitor per UTC day")]
 PromptOpt = Annotated[int, typer.Option(help="battles counted per duplicate prompt")]
+JudgeWeightOpt = Annotated[float, typer.Option(
+    min=0.0, help="human + judge board: one judge verdict game weighs this many votes (0: "
+    "the human board)")]
+
+
+class TieRule(enum.StrEnum):
+    half = "half"
+    ignore = "ignore"
+    grounded = "grounded"
+
+
+TiesOpt = Annotated[TieRule | None, typer.Option(
+    help="how ties count: half a win each way, left out, or 'both are bad' as a loss to a "
+    "usable-answer line (default: ARENA_LEADERBOARD_TIES, else half)")]
+ReweightOpt = Annotated[bool, typer.Option(
+    help="weight battles by 1/max(battles of their pair, 50) (off: FastChat's unweighted fit)")]
 
 
 def _params(seed: int, bootstrap: int, min_slice_votes: int, daily_vote_cap: int,
-            max_per_prompt: int) -> Any:
+            max_per_prompt: int, reweight: bool = True, judge_weight: float = 0.5,
+            ties: str | None = None) -> Any:
     from app.config import get_settings
-    from app.leaderboard.cleaning import CleaningParams
-    from app.leaderboard.compute import LeaderboardParams
+    from app.leaderboard.configured import configured_params
 
-    return LeaderboardParams(
+    return configured_params(
+        get_settings(), reweight=reweight, ties=ties,  # type: ignore[arg-type]
+        cleaning={"daily_vote_cap": daily_vote_cap, "max_per_prompt": max_per_prompt,
+                  "seed": seed},
         seed=seed, n_bootstrap=bootstrap, min_slice_votes=min_slice_votes,
-        cleaning=CleaningParams(daily_vote_cap=daily_vote_cap, max_per_prompt=max_per_prompt,
-                                seed=seed,
-                                include_deleted=get_settings().leaderboard_include_deleted),
-    )
+        judge_weight=judge_weight)
 
 
 def _with_db(fn: Callable[[Any], Awaitable[T]]) -> T:
@@ -79,10 +96,18 @@ def _print_board(run: Any) -> None:
     rules = ", ".join(f"{r['rule']} {r['dropped']}" for r in run.cleaning["rules"])
     console.print(f"{run.cleaning['kept']} of {run.cleaning['total']} voted battles counted "
                   f"(dropped: {rules})")
+    rw = run.params.reweighting.describe()
+    console.print("battle weights: " + rw.get("weight", "none (every vote counts once)"))
+    board = run.board("default")
+    ties = board.payload.get("ties") if board is not None else None
+    if ties:
+        line = ties.get("line")
+        console.print(f"ties: {ties['label']}" + (
+            f"; the usable-answer line rates {line['rating']:.0f}" if line else ""))
     if not run.boards:
         console.print("[yellow]No votes yet: nothing to rank.[/]")
         return
-    for kind in ("default", "style"):
+    for kind in ("default", "style", "elo"):
         board = run.board(kind)
         if board is None:
             continue
@@ -106,11 +131,15 @@ def leaderboard(
     min_slice_votes: MinSliceOpt = 300,
     daily_vote_cap: CapOpt = 50,
     max_per_prompt: PromptOpt = 20,
+    reweight: ReweightOpt = True,
+    judge_weight: JudgeWeightOpt = 0.5,
+    ties: TiesOpt = None,
 ) -> None:
     """Compute every leaderboard now, store it as the snapshot the page shows, print it."""
     from app.leaderboard.pipeline import run_leaderboard
 
-    params = _params(seed, bootstrap, min_slice_votes, daily_vote_cap, max_per_prompt)
+    params = _params(seed, bootstrap, min_slice_votes, daily_vote_cap, max_per_prompt,
+                     reweight, judge_weight, ties.value if ties else None)
 
     async def go(sessionmaker: Any) -> Any:
         with _progress() as progress:
@@ -150,6 +179,9 @@ def export(
     min_slice_votes: MinSliceOpt = 300,
     daily_vote_cap: CapOpt = 50,
     max_per_prompt: PromptOpt = 20,
+    reweight: ReweightOpt = True,
+    judge_weight: JudgeWeightOpt = 0.5,
+    ties: TiesOpt = None,
 ) -> None:
     """Export one date: snapshot in the DB and OUT/<date>/ with JSON, CSV, plots, HTML,
     battles.parquet and manifest.json. Safe to run from several hosts (one wins)."""
@@ -158,7 +190,8 @@ def export(
 
     target = _parse_day(day)
     root = _out_root(out)
-    params = _params(seed, bootstrap, min_slice_votes, daily_vote_cap, max_per_prompt)
+    params = _params(seed, bootstrap, min_slice_votes, daily_vote_cap, max_per_prompt,
+                     reweight, judge_weight, ties.value if ties else None)
 
     async def go(sessionmaker: Any) -> Any:
         with _progress() as progress:
@@ -202,6 +235,9 @@ def scheduler(
     min_slice_votes: MinSliceOpt = 300,
     daily_vote_cap: CapOpt = 50,
     max_per_prompt: PromptOpt = 20,
+    reweight: ReweightOpt = True,
+    judge_weight: JudgeWeightOpt = 0.5,
+    ties: TiesOpt = None,
 ) -> None:
     """Run the nightly export forever: yesterday's date at AT (UTC), catching up on start;
     the leaderboard recomputed every ARENA_LEADERBOARD_REFRESH_S when votes came in; and
@@ -220,7 +256,8 @@ def scheduler(
         run_at = time.fromisoformat(at)
     except ValueError:
         raise typer.BadParameter("use HH:MM") from None
-    params = _params(seed, bootstrap, min_slice_votes, daily_vote_cap, max_per_prompt)
+    params = _params(seed, bootstrap, min_slice_votes, daily_vote_cap, max_per_prompt,
+                     reweight, judge_weight, ties.value if ties else None)
     root = _out_root(out)
 
     async def go(sessionmaker: Any) -> None:

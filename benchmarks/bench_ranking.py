@@ -1,6 +1,8 @@
 """Ranking engine speed on 1,000,000 simulated battles over 100 models.
 
-Run: .venv/bin/python benchmarks/bench_ranking.py [--baseline-rounds 20]
+Run: .venv/bin/python benchmarks/bench_ranking.py [--baseline-rounds 20] [--reweight]
+(--reweight: Bradley-Terry and style control with pair-frequency reweighting, the
+leaderboard's default; online Elo has no weights.)
 Prints a markdown table (median of --repeat runs per case). Results: benchmarks/README.md.
 """
 
@@ -17,6 +19,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from app.ranking import (
+    PAIR_FREQUENCY,
     aggregate_pairs,
     fit_bradley_terry,
     fit_online_elo,
@@ -64,7 +67,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline-rounds", type=int, default=20)
+    parser.add_argument("--reweight", action="store_true",
+                        help="pair-frequency reweighting in Bradley-Terry and style control")
+    parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
+    rw = PAIR_FREQUENCY if args.reweight else None
     rng = np.random.default_rng(0)
     battles = simulate_battles(rng.normal(0, 0.6, N_MODELS), N_BATTLES,
                                style_coef=[0.3, 0.05, 0.1, 0.05], seed=1)
@@ -77,18 +84,22 @@ def main() -> None:
 
     add("online Elo (1M battles)", lambda: fit_online_elo(battles), "<= 1 s")
     add("Bradley-Terry + 1000-round bootstrap (+ sandwich)",
-        lambda: fit_bradley_terry(battles, n_bootstrap=1000), "<= 2 s")
-    add("style control + sandwich CIs", lambda: fit_style_control(battles), "<= 2 s")
+        lambda: fit_bradley_terry(battles, n_bootstrap=1000, reweighting=rw), "<= 2 s")
+    add("style control + sandwich CIs", lambda: fit_style_control(battles, reweighting=rw),
+        "<= 2 s")
     add("style control + 100-round bootstrap",
-        lambda: fit_style_control(battles, intervals=("bootstrap",), n_bootstrap=100),
+        lambda: fit_style_control(battles, intervals=("bootstrap",), n_bootstrap=100,
+                                  reweighting=rw),
         "<= 12 s", repeat=1)
-    r = args.baseline_rounds
-    wall, cpu = timed(lambda: lbfgs_bootstrap(battles, r), 1)
-    cases.append((f"baseline: scipy L-BFGS bootstrap, {r} rounds x {1000 // r} (extrapolated)",
-                  wall * 1000 / r, cpu * 1000 / r, "reference"))
+    if not args.skip_baseline:
+        r = args.baseline_rounds
+        wall, cpu = timed(lambda: lbfgs_bootstrap(battles, r), 1)
+        cases.append((f"baseline: scipy L-BFGS bootstrap, {r} rounds x {1000 // r} "
+                      "(extrapolated)", wall * 1000 / r, cpu * 1000 / r, "reference"))
     print()
     print(f"{platform.processor() or platform.machine()}, {N_BATTLES:,} battles, "
-          f"{N_MODELS} models, numpy {np.__version__}")
+          f"{N_MODELS} models, numpy {np.__version__}, reweighting "
+          f"{'pair frequency' if rw else 'off'}")
     print("| case | wall s | CPU s | target |")
     print("|---|---:|---:|---|")
     for name, wall, cpu, target in cases:

@@ -3,7 +3,10 @@ ranking engine's rules, fit every board, store snapshots, draw plots and export 
 
 Modules (imported directly; this package import stays light for the CLI):
 
-- ``load``: ``load_battle_records(session, cutoff=)``, ``load_model_info(session)``
+- ``load``: ``load_battle_records(session, cutoff=)``, ``load_model_info(session)``;
+  ``load_ranking_records(session, models, cutoff=)``: the same battles in chunks, texts
+  reduced to what ranking needs (``records.RankingFacts``)
+- ``style_store``: answers' style counts stored when saved (``generations.style``)
 - ``cleaning``: ``clean(battles, models, CleaningParams)`` → kept battles + per-rule report
 - ``compute``: ``compute_leaderboards(...)`` → ``LeaderboardRun`` (pure, no DB)
 - ``pipeline``: ``run_leaderboard(sessionmaker, ...)``: compute and store a snapshot

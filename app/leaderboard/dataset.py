@@ -28,6 +28,8 @@ def _side(side: str) -> list[tuple[str, pa.DataType]]:
         (f"header_count_{side}", pa.struct([(f"h{k}", _I) for k in range(1, 7)])),
         (f"list_count_{side}", pa.struct([("ordered", _I), ("unordered", _I)])),
         (f"bold_count_{side}", pa.struct([("**", _I), ("__", _I)])),
+        (f"emoji_count_{side}", _I),
+        (f"entity_count_{side}", _I),
     ]
 
 
@@ -66,6 +68,18 @@ SCHEMA = pa.schema([
     # the ranking by default: such rows are in the release, not on the leaderboard.
     ("is_preset", pa.bool_()),
     ("preset", pa.string()),
+    # Refinement (app/arena/refinement.py): a refinement battle (voted after a refinement
+    # turn; its vote counts on the refinement board), every turn's kind (question |
+    # refinement), and per refinement turn its feedback (the user message of that turn),
+    # the turn it refines and the voter's 1-10 ratings of each side before (the refined
+    # turn's answers) and after (the refinement's), null where not given.
+    ("refinement_battle", pa.bool_()),
+    ("turn_kinds", pa.list_(pa.string())),
+    ("refinements", pa.list_(pa.struct([
+        ("turn", _I), ("refines", _I), ("feedback", pa.string()),
+        ("rating_a_before", _I), ("rating_b_before", _I),
+        ("rating_a_after", _I), ("rating_b_after", _I),
+    ]))),
 ])
 
 
@@ -77,7 +91,22 @@ def _conversation(battle: VotedBattle, side: str) -> list[dict[str, str]]:
     return out
 
 
+def _refinements(battle: VotedBattle) -> list[dict[str, Any]]:
+    out = []
+    for index, t in enumerate(battle.turns):
+        if t.kind != "refinement" or t.refines is None:
+            continue
+        before = battle.turns[t.refines]
+        out.append({"turn": index, "refines": t.refines, "feedback": t.prompt,
+                    "rating_a_before": before.rating_a, "rating_b_before": before.rating_b,
+                    "rating_a_after": t.rating_a, "rating_b_after": t.rating_b})
+    return out
+
+
 def dataset_row(battle: VotedBattle) -> dict[str, Any]:
+    if battle.facts is not None and not battle.turns:  # never release empty conversations
+        raise ValueError("a battle read for ranking only has no texts to release "
+                         "(compute_run(..., texts=True))")
     return {
         "question_id": battle.battle_id.hex,
         "model_a": battle.model_a,
@@ -98,6 +127,9 @@ def dataset_row(battle: VotedBattle) -> dict[str, Any]:
                          "comment": battle.reason_comment} if battle.has_reasons else None,
         "is_preset": battle.is_preset,
         "preset": battle.preset,
+        "refinement_battle": battle.refinement,
+        "turn_kinds": [t.kind for t in battle.turns],
+        "refinements": _refinements(battle),
     }
 
 

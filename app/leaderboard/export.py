@@ -25,10 +25,12 @@ import jinja2
 
 from app.leaderboard.compute import KIND_LABELS, LeaderboardRun
 from app.leaderboard.dataset import SCHEMA, releasable, write_battles_parquet
-from app.leaderboard.plots import PLOTS, render_plot
+from app.leaderboard.plots import plots_for, render_plot
+from app.storage.folders import swap_in
 
 Progress = Callable[[str], None]
-CSV_FIELDS = ("kind", "slice", "rank", "model", "rating", "ci_lower", "ci_upper", "votes")
+CSV_FIELDS = ("kind", "slice", "rank", "model", "rating", "ci_lower", "ci_upper", "votes",
+              "status")  # status: the lifecycle badge (empty without lifecycle rules)
 
 _templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -74,7 +76,7 @@ RenderedPlots = dict[tuple[str, str, str], dict[str, bytes]]  # (kind, slice, pl
 def render_export_plots(run: LeaderboardRun) -> RenderedPlots:
     """Every plot of every board as SVG and PNG (each figure drawn once)."""
     return {(b.kind, b.slice, name): render_plot(b.payload, name, ("svg", "png"))
-            for b in run.boards for name in PLOTS}
+            for b in run.boards for name in plots_for(b.payload)}
 
 
 def snapshot_svgs(plots: RenderedPlots) -> dict[tuple[str, str], dict[str, str]]:
@@ -108,6 +110,8 @@ def write_export(run: LeaderboardRun, out_root: Path, day: date, *,
         "date": day.isoformat(),
         "code_version": run.code_version,
         "seed": run.params.seed,
+        "reweighting": run.params.reweighting.describe(),
+        "ties": run.params.ties,
         "cleaning": run.cleaning,
         "boards": boards_json,
         "skipped_slices": run.skipped_slices,
@@ -119,7 +123,7 @@ def write_export(run: LeaderboardRun, out_root: Path, day: date, *,
     for b in run.boards:
         stem = board_stem(b.kind, b.slice)
         svgs = {}
-        for name in PLOTS:
+        for name in plots_for(b.payload):
             rendered = (plots or {}).get((b.kind, b.slice, name)) or render_plot(
                 b.payload, name, ("svg", "png"))
             for fmt, data in rendered.items():
@@ -136,7 +140,8 @@ def write_export(run: LeaderboardRun, out_root: Path, day: date, *,
     (tmp / "index.html").write_text(html, encoding="utf-8")
     step("HTML page")
 
-    n_rows = write_battles_parquet([*run.kept, *run.presets], tmp / "battles.parquet")
+    n_rows = write_battles_parquet([*run.kept, *run.presets, *run.refinement],
+                                   tmp / "battles.parquet")
     step("battles.parquet")
 
     for rel, data in sorted((extra_files or {}).items()):
@@ -155,7 +160,9 @@ def write_export(run: LeaderboardRun, out_root: Path, day: date, *,
         "date": day.isoformat(),
         "code_version": run.code_version,
         "seed": run.params.seed,
-        "params": asdict(run.params),
+        "params": json.loads(_json_bytes(asdict(run.params))),  # tuples as JSON lists
+        "reweighting": run.params.reweighting.describe(),
+        "ties": run.params.ties,
         "cleaning": run.cleaning,
         "rows": {
             "battles_considered": run.n_total,
@@ -163,6 +170,8 @@ def write_export(run: LeaderboardRun, out_root: Path, day: date, *,
             "battles_parquet": n_rows,
             "battles_preset": sum(1 for b in [*run.kept, *run.presets]
                                   if b.is_preset and releasable(b)),
+            "battles_refinement": sum(1 for b in [*run.kept, *run.refinement]
+                                      if b.refinement and releasable(b)),
             "leaderboard_csv": sum(len(b.payload["rows"]) for b in run.boards),
             "boards": len(run.boards),
         },
@@ -175,11 +184,5 @@ def write_export(run: LeaderboardRun, out_root: Path, day: date, *,
     (tmp / "manifest.json").write_bytes(_json_bytes(manifest))
     step("manifest")
 
-    if final.exists():
-        old = out_root / f".{day.isoformat()}.old-{os.getpid()}"
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
+    swap_in(tmp, final)
     return manifest

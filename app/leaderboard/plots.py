@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-PLOTS = ("winrate", "ratings")
+PLOTS = ("winrate", "ratings", "latency")
 _RC = {
     "svg.hashsalt": "vlm-arena",
     "svg.fonttype": "none",
@@ -29,21 +29,26 @@ _SVG_META = {"Date": None, "Creator": None}
 _PNG_META = {"Software": None}
 
 
+LABELLED_CELLS_UP_TO = 20  # models; beyond, the colours alone (100 x 100 labels took minutes)
+
+
 def _winrate_figure(payload: dict[str, Any]) -> Figure:
     models: list[str] = payload["models"]
     matrix = [[float("nan") if v is None else v for v in row] for row in payload["winrate"]]
     n = max(len(models), 1)
-    size = 2.2 + 0.45 * n
+    labelled = n <= LABELLED_CELLS_UP_TO
+    size = 2.2 + 0.45 * n if labelled else min(2.2 + 0.2 * n, 24.0)
     fig = Figure(figsize=(size + 1.2, size))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     image = ax.imshow(matrix if models else [[float("nan")]], cmap="RdBu", vmin=0.0, vmax=1.0)
-    ax.set_xticks(range(len(models)), models, rotation=45, ha="right")
-    ax.set_yticks(range(len(models)), models)
+    ax.set_xticks(range(len(models)), models, rotation=45 if labelled else 90,
+                  ha="right" if labelled else "center", fontsize=None if labelled else 6)
+    ax.set_yticks(range(len(models)), models, fontsize=None if labelled else 6)
     ax.set_xlabel("Opponent")
     ax.set_ylabel("Model")
     ax.set_title("Win rate against opponent\n(ties count half)")
-    for i, row in enumerate(matrix):
+    for i, row in enumerate(matrix if labelled else []):
         for j, v in enumerate(row):
             if v == v:  # not NaN
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
@@ -76,7 +81,38 @@ def _ratings_figure(payload: dict[str, Any]) -> Figure:
     return fig
 
 
-_FIGURES = {"winrate": _winrate_figure, "ratings": _ratings_figure}
+def _latency_figure(payload: dict[str, Any]) -> Figure:
+    """Rating against median time to first token: who is both good and fast."""
+    latency = payload.get("latency") or {}
+    rows = [r for r in payload["rows"] if r["model"] in latency]
+    fig = Figure(figsize=(6.4, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for row in rows:
+        x, y = latency[row["model"]]["ttft_ms"], row["rating"]
+        lo, hi = row["ci_lower"], row["ci_upper"]
+        if lo is not None and hi is not None:
+            ax.errorbar([x], [y], yerr=[[y - lo], [hi - y]], fmt="o", color="#1f5fa8",
+                        ecolor="#7aa6d6", capsize=3)
+        else:
+            ax.plot([x], [y], "o", color="#1f5fa8")
+        ax.annotate(row["model"], (x, y), textcoords="offset points", xytext=(5, 4),
+                    fontsize=8)
+    ax.set_xlabel("Median time to first token (ms)")
+    ax.set_ylabel("Rating")
+    ax.grid(alpha=0.3)
+    ax.set_title("Rating versus latency")
+    fig.tight_layout()
+    return fig
+
+
+_FIGURES = {"winrate": _winrate_figure, "ratings": _ratings_figure,
+            "latency": _latency_figure}
+
+
+def plots_for(payload: dict[str, Any]) -> tuple[str, ...]:
+    """The plots a board has: the latency plot only where latency was measured."""
+    return tuple(n for n in PLOTS if n != "latency" or payload.get("latency"))
 
 
 def render_plot(payload: dict[str, Any], name: str,
@@ -102,4 +138,4 @@ def render_plot(payload: dict[str, Any], name: str,
 
 def render_svgs(payload: dict[str, Any]) -> dict[str, str]:
     """Every plot as SVG text, to store with a snapshot."""
-    return {name: render_plot(payload, name)["svg"].decode() for name in PLOTS}
+    return {name: render_plot(payload, name)["svg"].decode() for name in plots_for(payload)}

@@ -6,10 +6,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.leaderboard_tables import LeaderboardSnapshot
+from app.db.models import ModelEntry
 from app.leaderboard.compute import OVERALL, LeaderboardRun
 from app.leaderboard.plots import render_svgs
 
@@ -47,8 +48,31 @@ async def store_run(session: AsyncSession, run: LeaderboardRun, *, source: str =
             seed=run.params.seed, n_battles_total=run.n_total, n_battles_used=0,
         )]
     session.add_all(rows)
+    await record_model_votes(session, run)
     await session.commit()
     return run_id
+
+
+async def record_model_votes(session: AsyncSession, run: LeaderboardRun) -> None:
+    """Each model's counted votes at this run (``models.ranked_votes``): the lifecycle's
+    listing threshold and new-model boost read them when drawing a battle. Only a run
+    with lifecycle rules and the newest cutoff writes them (a re-export of an old day
+    must not set counts back)."""
+    overall = run.board("default")
+    if run.params.lifecycle is None or overall is None:
+        return
+    newer = await session.scalar(select(func.max(LeaderboardSnapshot.cutoff)))
+    if newer is not None and _aware(newer) > run.cutoff:
+        return
+    counts = {r["model"]: r["votes"] for r in [*overall.payload["rows"],
+                                               *overall.payload.get("testing", [])]}
+    for name, votes in counts.items():
+        await session.execute(update(ModelEntry).where(ModelEntry.name == name)
+                              .values(ranked_votes=votes))
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 @dataclass(frozen=True)

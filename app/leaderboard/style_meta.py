@@ -2,7 +2,8 @@
 ``conv_metadata``: headers per level, ordered vs unordered list items, ``**`` vs ``__``).
 
 The patterns are the ranking engine's (``app.ranking.style``) split by kind, so the totals
-here equal ``count_style`` and the dataset describes exactly what style control saw.
+here equal ``count_style`` and the dataset describes exactly what style control saw; the
+emoji and entity counts (style version 2) are the engine's own functions.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from typing import Any
 
 from app.leaderboard.records import VotedBattle
+from app.ranking.style import count_emoji, count_entities
 
 _FENCE = re.compile(r"^\s*(```|~~~).*?^\s*\1[^\n]*$", re.MULTILINE | re.DOTALL)
 _HEADER = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+|$)", re.MULTILINE)
@@ -52,6 +54,8 @@ def conv_metadata(record: VotedBattle) -> dict[str, Any]:
         s: markdown_counts("") for s in ("a", "b")
     }
     tokens = {"a": 0, "b": 0}
+    emoji = {"a": 0, "b": 0}
+    entities = {"a": 0, "b": 0}
     user_tokens = 0
     for turn in record.turns:
         user_tokens += len(turn.prompt.split())
@@ -59,6 +63,9 @@ def conv_metadata(record: VotedBattle) -> dict[str, Any]:
                                                                 turn.tokens_b)):
             _add(side[s], markdown_counts(text))
             tokens[s] += _tokens(text, n)
+            prose = _FENCE.sub("", text)
+            emoji[s] += count_emoji(prose)
+            entities[s] += count_entities(prose)
     meta: dict[str, Any] = {
         "sum_user_tokens": user_tokens,
         "sum_assistant_a_tokens": tokens["a"],
@@ -68,14 +75,6 @@ def conv_metadata(record: VotedBattle) -> dict[str, Any]:
     for s in ("a", "b"):
         for group, counts in side[s].items():
             meta[f"{group}_{s}"] = counts
+        meta[f"emoji_count_{s}"] = emoji[s]
+        meta[f"entity_count_{s}"] = entities[s]
     return meta
-
-
-def style_vector(meta: dict[str, Any], side: str) -> tuple[float, float, float, float]:
-    """(tokens, headers, list items, bold) in the order of ``STYLE_FEATURES``."""
-    return (
-        float(meta[f"sum_assistant_{side}_tokens"]),
-        float(sum(meta[f"header_count_{side}"].values())),
-        float(sum(meta[f"list_count_{side}"].values())),
-        float(sum(meta[f"bold_count_{side}"].values())),
-    )

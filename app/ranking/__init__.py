@@ -8,6 +8,8 @@ from app.ranking.battles import (
     BOTHBAD,
     OUTCOMES,
     STYLE_FEATURES,
+    STYLE_FEATURES_V1,
+    STYLE_VERSION,
     TIE,
     Battles,
     Outcome,
@@ -32,6 +34,7 @@ from app.ranking.results import (
     StyleCoefficients,
     rank_from_bounds,
 )
+from app.ranking.reweighting import NONE, PAIR_FREQUENCY, Reweighting, pair_factors
 from app.ranking.simulate import simulate_battles
 from app.ranking.slices import (
     CATEGORIES,
@@ -45,8 +48,10 @@ from app.ranking.style import StyleCounts, count_style, style_differences
 from app.ranking.style_control import fit_style_control
 
 __all__ = [
-    "A_WINS", "B_WINS", "BOTHBAD", "CATEGORIES", "OUTCOMES", "RULES", "STYLE_FEATURES", "TIE",
+    "A_WINS", "B_WINS", "BOTHBAD", "CATEGORIES", "OUTCOMES", "RULES", "STYLE_FEATURES",
+    "STYLE_FEATURES_V1", "STYLE_VERSION", "TIE",
     "BattleRecord", "Battles", "BradleyTerryResult", "CleaningConfig", "CleaningResult",
+    "NONE", "PAIR_FREQUENCY", "Reweighting", "pair_factors",
     "EloResult", "Outcome", "PairCounts", "RatingIntervals", "RatingScale", "RuleReport",
     "SliceResults", "SliceSpec", "SliceTags", "StyleCoefficients", "StyleCounts",
     "aggregate_pairs", "battle_count_matrix", "battles_from_records", "bootstrap_logits",

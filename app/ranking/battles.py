@@ -16,7 +16,11 @@ import numpy.typing as npt
 Outcome = Literal["model_a", "model_b", "tie", "tie (bothbad)"]
 OUTCOMES: tuple[Outcome, ...] = ("model_a", "model_b", "tie", "tie (bothbad)")
 A_WINS, B_WINS, TIE, BOTHBAD = 0, 1, 2, 3
-STYLE_FEATURES: tuple[str, ...] = ("tokens", "headers", "list_items", "bold")
+# Style features, versioned: version 1 is FastChat's four; version 2 adds emoji and
+# VisionArena's specificity (named entities). StyleCounts.as_tuple is in this order.
+STYLE_FEATURES_V1: tuple[str, ...] = ("tokens", "headers", "list_items", "bold")
+STYLE_FEATURES: tuple[str, ...] = (*STYLE_FEATURES_V1, "emoji", "entities")
+STYLE_VERSION = 2
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -33,8 +37,9 @@ class Battles:
     """Voted battles in time order (or with ``tstamp`` to define it).
 
     ``outcome`` holds codes ``A_WINS``/``B_WINS``/``TIE``/``BOTHBAD`` (index into
-    ``OUTCOMES``). ``style_a``/``style_b`` are optional ``(n, 4)`` counts in the order of
-    ``STYLE_FEATURES``; style control needs them. Arrays are copied and made read-only.
+    ``OUTCOMES``). ``style_a``/``style_b`` are optional ``(n, k)`` counts of the features
+    ``style_features`` (default: ``STYLE_FEATURES_V1`` for 4 columns, ``STYLE_FEATURES``
+    for 6); style control needs them. Arrays are copied and made read-only.
     """
 
     models: tuple[str, ...]
@@ -44,6 +49,7 @@ class Battles:
     tstamp: FloatArray | None = None
     style_a: FloatArray | None = None
     style_b: FloatArray | None = None
+    style_features: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -69,12 +75,26 @@ class Battles:
                 raise ValueError("tstamp must have one entry per battle")
         if (self.style_a is None) != (self.style_b is None):
             raise ValueError("give style counts for both sides or neither")
+        features = self.style_features
+        if self.style_a is not None and features is None:
+            width = np.shape(self.style_a)[-1] if np.ndim(self.style_a) == 2 else -1
+            features = {len(STYLE_FEATURES_V1): STYLE_FEATURES_V1,
+                        len(STYLE_FEATURES): STYLE_FEATURES}.get(width)
+            if features is None:
+                raise ValueError(f"style_a must have shape (n, {len(STYLE_FEATURES_V1)}) or "
+                                 f"(n, {len(STYLE_FEATURES)}) without style_features")
+        if features is not None:
+            features = tuple(features)
+            unknown = [f for f in features if f not in STYLE_FEATURES]
+            if unknown or len(set(features)) != len(features) or not features:
+                raise ValueError(f"style_features must be distinct names of {STYLE_FEATURES}")
+            set_(self, "style_features", features)
         for name in ("style_a", "style_b"):
             value = getattr(self, name)
             if value is not None:
                 arr = _frozen(value, np.float64)
-                if arr.shape != (n, len(STYLE_FEATURES)):
-                    raise ValueError(f"{name} must have shape (n, {len(STYLE_FEATURES)})")
+                if arr.shape != (n, len(features)):  # type: ignore[arg-type]
+                    raise ValueError(f"{name} must have shape (n, {len(features)})")  # type: ignore[arg-type]
                 if np.any(arr < 0):
                     raise ValueError(f"{name} counts must be non-negative")
                 set_(self, name, arr)
@@ -93,6 +113,7 @@ class Battles:
         style_a: npt.ArrayLike | None = None,
         style_b: npt.ArrayLike | None = None,
         models: Sequence[str] | None = None,
+        style_features: Sequence[str] | None = None,
     ) -> Battles:
         """Build from name columns; ``models`` fixes the model order (default: sorted)."""
         names = tuple(models) if models is not None else tuple(sorted({*model_a, *model_b}))
@@ -109,7 +130,8 @@ class Battles:
             raise ValueError(f"unknown outcome {exc.args[0]!r}; use one of {OUTCOMES}") from exc
         return cls(names, np.array(a, np.int64), np.array(b, np.int64), np.array(out, np.int8),
                    tstamp=None if tstamp is None else np.asarray(tstamp, np.float64),
-                   style_a=style_a, style_b=style_b)
+                   style_a=style_a, style_b=style_b,
+                   style_features=None if style_features is None else tuple(style_features))
 
     def subset(self, rows: npt.ArrayLike) -> Battles:
         """The battles selected by a boolean mask or index array, same model list."""
@@ -119,7 +141,7 @@ class Battles:
 
         return Battles(self.models, self.model_a[sel], self.model_b[sel], self.outcome[sel],
                        tstamp=pick(self.tstamp), style_a=pick(self.style_a),
-                       style_b=pick(self.style_b))
+                       style_b=pick(self.style_b), style_features=self.style_features)
 
     def model_index(self, name: str) -> int:
         try:

@@ -35,6 +35,7 @@ from app.ranking.results import (
     intervals_from_covariance,
     intervals_from_samples,
 )
+from app.ranking.reweighting import Reweighting, pair_factors
 from app.ranking.sampling import PoissonSampler
 
 IntervalMethod = Literal["sandwich", "bootstrap"]
@@ -61,8 +62,13 @@ def fit_bradley_terry(
     tol: float = 1e-9,
     max_iter: int = 100,
     n_jobs: int | None = None,
+    reweighting: Reweighting | None = None,
 ) -> BradleyTerryResult:
     """Fit Bradley-Terry ratings (Elo scale) and the requested confidence intervals.
+
+    ``reweighting`` (``app.ranking.reweighting``) weights each battle by its pair's
+    inverse frequency; ``None`` or ``NONE`` is the unweighted (FastChat-compatible) fit.
+    Both interval methods use the same weights.
 
     ``bootstrap`` resamples battles with Poisson(1) (or multinomial) weights, done exactly
     on the aggregated counts: a cell of ``c`` identical battles gets weight Poisson(c)
@@ -75,29 +81,32 @@ def fit_bradley_terry(
     rating_scale.contrast(battles.models)  # validates the anchor
     with single_threaded_blas():
         return _fit(battles, bothbad, rating_scale, intervals, level, n_bootstrap, resample,
-                    seed, l2, tol, max_iter, n_jobs)
+                    seed, l2, tol, max_iter, n_jobs, reweighting)
 
 
 def _fit(battles: Battles, bothbad: BothBad, rating_scale: RatingScale,
          intervals: Sequence[IntervalMethod], level: float, n_bootstrap: int,
          resample: Resample, seed: int, l2: float, tol: float, max_iter: int,
-         n_jobs: int | None) -> BradleyTerryResult:
+         n_jobs: int | None, reweighting: Reweighting | None) -> BradleyTerryResult:
     counts = aggregate_pairs(battles, bothbad=bothbad)
     m = len(battles.models)
-    wins = counts.wins_i + 0.5 * counts.ties
-    theta, n_iter = newton_pairs(counts.i, counts.j, m, wins, counts.totals, l2, tol, max_iter)
+    weights = pair_factors(counts.totals, reweighting)
+    f = 1.0 if weights is None else weights
+    wins = (counts.wins_i + 0.5 * counts.ties) * f
+    theta, n_iter = newton_pairs(counts.i, counts.j, m, wins, counts.totals * f, l2, tol,
+                                 max_iter)
     n_battles = np.bincount(counts.i, counts.totals, m) + np.bincount(counts.j, counts.totals, m)
     n_battles = np.rint(n_battles).astype(np.int64)
     ratings = rating_scale.to_ratings(battles.models, theta)
     found: dict[str, RatingIntervals] = {}
     for method in intervals:
         if method == "sandwich":
-            cov = sandwich_covariance(counts, theta, l2)
+            cov = sandwich_covariance(counts, theta, l2, weights=weights)
             a = rating_scale.contrast(battles.models) * rating_scale.factor
             found[method] = intervals_from_covariance(ratings, a @ cov @ a.T, level)
         elif method == "bootstrap":
             logits = bootstrap_logits(counts, theta, n_bootstrap, resample=resample, seed=seed,
-                                      l2=l2, n_jobs=n_jobs)
+                                      l2=l2, n_jobs=n_jobs, weights=weights)
             found[method] = intervals_from_samples(
                 rating_scale.to_ratings(battles.models, logits), level)
         else:
@@ -106,7 +115,7 @@ def _fit(battles: Battles, bothbad: BothBad, rating_scale: RatingScale,
     return BradleyTerryResult(
         models=battles.models, ratings=ratings, logits=theta, n_battles=n_battles,
         component=components(m, counts.i, counts.j), rating_scale=rating_scale,
-        log_likelihood=pair_log_likelihood(counts, theta), n_iter=n_iter, l2=l2,
+        log_likelihood=pair_log_likelihood(counts, theta, weights), n_iter=n_iter, l2=l2,
         intervals=found)
 
 
@@ -123,19 +132,28 @@ def mask_unbattled(iv: RatingIntervals, n_battles: IntArray) -> RatingIntervals:
     return RatingIntervals(iv.method, iv.level, lower, upper, rank, se=se, samples=iv.samples)
 
 
-def pair_log_likelihood(counts: PairCounts, theta: FloatArray) -> float:
+def pair_log_likelihood(counts: PairCounts, theta: FloatArray,
+                        weights: FloatArray | None = None) -> float:
+    """(Weighted) log-likelihood; ``weights`` per pair as from ``pair_factors``."""
     eta = theta[counts.i] - theta[counts.j]
     wins = counts.wins_i + 0.5 * counts.ties
-    return float(np.sum(wins * log_expit(eta) + (counts.totals - wins) * log_expit(-eta)))
+    ll = wins * log_expit(eta) + (counts.totals - wins) * log_expit(-eta)
+    return float(np.sum(ll if weights is None else ll * weights))
 
 
-def sandwich_covariance(counts: PairCounts, theta: FloatArray, l2: float) -> FloatArray:
-    """Robust covariance of the logits (sum-zero gauge per component)."""
+def sandwich_covariance(counts: PairCounts, theta: FloatArray, l2: float, *,
+                        weights: FloatArray | None = None) -> FloatArray:
+    """Robust covariance of the logits (sum-zero gauge per component).
+
+    With per-pair ``weights`` w: bread ``sum w p(1-p)``, meat ``sum w^2 score^2`` (the
+    estimating equations are the weighted scores).
+    """
     m = theta.size
+    w = 1.0 if weights is None else weights
     p = expit(theta[counts.i] - theta[counts.j])
-    hess = _laplacian(counts.i, counts.j, m, counts.totals * p * (1 - p), l2)
+    hess = _laplacian(counts.i, counts.j, m, w * counts.totals * p * (1 - p), l2)
     meat_w = counts.wins_i * (1 - p) ** 2 + counts.wins_j * p**2 + counts.ties * (0.5 - p) ** 2
-    meat = _laplacian(counts.i, counts.j, m, meat_w, 0.0)
+    meat = _laplacian(counts.i, counts.j, m, w * w * meat_w, 0.0)
     hess_inv = linalg.inv(hess)
     return hess_inv @ meat @ hess_inv
 
@@ -151,9 +169,12 @@ def bootstrap_logits(
     tol: float = 1e-7,
     max_iter: int = 200,
     n_jobs: int | None = None,
+    weights: FloatArray | None = None,
 ) -> FloatArray:
     """``(n_rounds, models)`` logits refitted on resampled counts, warm-started at ``theta``.
 
+    Battles are resampled as they are; per-pair ``weights`` (fixed by the design) then
+    multiply each resampled cell, so the bootstrap refits the same weighted estimator.
     Rounds run in fixed batches, each with its own child of ``SeedSequence(seed)``, so the
     result depends only on ``seed`` (not on ``n_jobs``, the number of threads).
     """
@@ -164,8 +185,10 @@ def bootstrap_logits(
     sizes = [min(_CHUNK_ROUNDS, n_rounds - s) for s in range(0, n_rounds, _CHUNK_ROUNDS)]
     seeds = np.random.SeedSequence(seed).spawn(len(sizes))
     m = theta.size
+    f = np.ones(counts.i.size) if weights is None else np.asarray(weights, np.float64)
     p = expit(theta[counts.i] - theta[counts.j])
-    hess_inv = linalg.inv(_laplacian(counts.i, counts.j, m, counts.totals * p * (1 - p), l2))
+    hess_inv = linalg.inv(_laplacian(counts.i, counts.j, m, f * counts.totals * p * (1 - p),
+                                     l2))
 
     sampler = PoissonSampler(cells.reshape(-1)) if resample == "poisson" else None
 
@@ -179,6 +202,9 @@ def bootstrap_logits(
             draw = draw.reshape(r, *cells.shape).astype(np.float64)
         wins = draw[..., 0] + 0.5 * draw[..., 2]
         totals = draw.sum(axis=2)
+        if weights is not None:
+            wins *= f
+            totals *= f
         return _chord_pairs(counts.i, counts.j, m, wins, totals, theta, hess_inv, l2, tol,
                             max_iter)
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 import numpy as np
 
-from app.ranking.battles import Battles, Outcome
+from app.ranking.battles import STYLE_FEATURES, Battles, Outcome
 from app.ranking.slices import SliceTags
 from app.ranking.style import StyleCounts
 
@@ -60,7 +60,8 @@ def battles_from_records(records: Sequence[BattleRecord],
     return Battles.from_names(
         [r.model_a for r in records], [r.model_b for r in records],
         [r.winner for r in records],  # type: ignore[misc]
-        tstamp=[r.tstamp for r in records], style_a=style_a, style_b=style_b, models=models)
+        tstamp=[r.tstamp for r in records], style_a=style_a, style_b=style_b, models=models,
+        style_features=STYLE_FEATURES if with_style else None)
 
 
 def slice_tags_from_records(records: Sequence[BattleRecord]) -> SliceTags:

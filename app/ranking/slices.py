@@ -15,6 +15,9 @@ CATEGORIES: tuple[str, ...] = (
     "captioning", "ocr", "diagram", "entity_recognition", "homework", "humor", "code",
     "creative_writing", "refusal",
 )
+# The category of a refinement battle's vote ("which model used your feedback better?"):
+# its own board, kept out of every other board unless the operator includes it.
+REFINEMENT = "refinement"
 
 
 @dataclass(frozen=True, eq=False)

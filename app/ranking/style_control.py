@@ -48,6 +48,7 @@ from app.ranking.results import (
     intervals_from_covariance,
     intervals_from_samples,
 )
+from app.ranking.reweighting import Reweighting, pair_factors
 from app.ranking.sampling import PoissonSampler
 from app.ranking.style import standardise, style_differences
 
@@ -127,7 +128,7 @@ class _Design:
 def fit_style_control(
     battles: Battles,
     *,
-    features: Sequence[str] = STYLE_FEATURES,
+    features: Sequence[str] | None = None,
     bothbad: BothBad = "tie",
     anchor: str | None = None,
     anchor_rating: float = 1000.0,
@@ -142,30 +143,41 @@ def fit_style_control(
     tol: float = 1e-9,
     max_iter: int = 100,
     n_jobs: int | None = None,
+    reweighting: Reweighting | None = None,
 ) -> BradleyTerryResult:
     """Style-controlled Bradley-Terry; ``result.style`` holds the style coefficients.
+
+    ``reweighting`` weights each battle by its pair's inverse frequency (as in
+    ``fit_bradley_terry``); the sandwich and the bootstrap use the same weights.
+
+    ``features``: which of the battles' style features to control for (default: all).
 
     Intervals: ``sandwich`` (robust covariance of all parameters) and/or ``bootstrap``
     (Poisson(1) weights per battle, ``n_bootstrap`` rounds, seeded). Coefficients are in
     logits per standard deviation of the normalised difference.
     """
-    unknown = [f for f in features if f not in STYLE_FEATURES]
+    have = battles.style_features or STYLE_FEATURES
+    features = tuple(have if features is None else features)
+    unknown = [f for f in features if f not in have]
     if unknown or not features:
-        raise ValueError(f"features must be a non-empty subset of {STYLE_FEATURES}")
+        raise ValueError(f"features must be a non-empty subset of the battles' style "
+                         f"features {have}")
     rating_scale = RatingScale(scale, base, initial, anchor, anchor_rating)
     contrast = rating_scale.contrast(battles.models)
     keep = outcome_mask(battles, bothbad)
-    cols = [STYLE_FEATURES.index(f) for f in features]
+    cols = [have.index(f) for f in features]
     s, mean, std = standardise(style_differences(battles)[keep][:, cols])
     outcome = battles.outcome[keep]
     y = np.where(outcome == A_WINS, 1.0, np.where(outcome == B_WINS, 0.0, 0.5))
     m = len(battles.models)
     a, b = battles.model_a[keep], battles.model_b[keep]
     design = _Design.build(m, a, b, y, s)
+    factors = pair_factors(design.counts, reweighting)
+    w = None if factors is None else np.repeat(factors, design.counts)
     with single_threaded_blas():
         start = np.zeros(m + design.k)  # warm start: plain Bradley-Terry on pair counts
-        start[:m] = _pair_start(design, l2)
-        x, n_iter = _newton(design, None, start, l2, tol, max_iter)
+        start[:m] = _pair_start(design, l2, factors)
+        x, n_iter = _newton(design, w, start, l2, tol, max_iter)
         theta, beta = x[:m], x[m:]
         ratings = rating_scale.to_ratings(battles.models, theta)
         n_battles = np.bincount(a, minlength=m) + np.bincount(b, minlength=m)
@@ -173,14 +185,14 @@ def fit_style_control(
         coef_iv: dict[str, tuple[FloatArray, FloatArray]] = {}
         for method in intervals:
             if method == "sandwich":
-                cov = _sandwich(design, x, l2)
+                cov = _sandwich(design, x, l2, w)
                 a = contrast * rating_scale.factor
                 found[method] = intervals_from_covariance(ratings, a @ cov[:m, :m] @ a.T, level)
                 z = float(ndtri(0.5 + level / 2.0))
                 se = np.sqrt(np.clip(np.diag(cov)[m:], 0.0, None))
                 coef_iv[method] = (beta - z * se, beta + z * se)
             elif method == "bootstrap":
-                samples = _bootstrap(design, x, n_bootstrap, seed, l2, n_jobs)
+                samples = _bootstrap(design, x, n_bootstrap, seed, l2, n_jobs, w)
                 found[method] = intervals_from_samples(
                     rating_scale.to_ratings(battles.models, samples[:, :m]), level)
                 alpha = (1.0 - level) / 2.0
@@ -189,7 +201,8 @@ def fit_style_control(
             else:
                 raise ValueError(f"unknown interval method {method!r}")
     eta = design.eta(x)
-    log_lik = float(np.sum(log_expit(eta) - (1.0 - design.y) * eta))
+    terms = log_expit(eta) - (1.0 - design.y) * eta
+    log_lik = float(np.sum(terms if w is None else terms * w))
     return BradleyTerryResult(
         models=battles.models, ratings=ratings, logits=theta, n_battles=n_battles,
         component=components(m, design.pair_i, design.pair_j), rating_scale=rating_scale,
@@ -198,10 +211,11 @@ def fit_style_control(
         style=StyleCoefficients(tuple(features), beta, mean, std, coef_iv))
 
 
-def _pair_start(design: _Design, l2: float) -> FloatArray:
-    wins = design.pair_sums(design.y)
+def _pair_start(design: _Design, l2: float, factors: FloatArray | None) -> FloatArray:
+    f = 1.0 if factors is None else factors
+    wins = design.pair_sums(design.y) * f
     return newton_pairs(design.pair_i, design.pair_j, design.m, wins,
-                        design.counts.astype(np.float64), l2, tol=1e-6)[0]
+                        design.counts.astype(np.float64) * f, l2, tol=1e-6)[0]
 
 
 def _objective(design: _Design, w: FloatArray | None, x: FloatArray, l2: float) -> float:
@@ -237,18 +251,24 @@ def _newton(design: _Design, w: FloatArray | None, x0: FloatArray, l2: float, to
     return x, n_iter
 
 
-def _sandwich(design: _Design, x: FloatArray, l2: float) -> FloatArray:
+def _sandwich(design: _Design, x: FloatArray, l2: float, w: FloatArray | None) -> FloatArray:
+    """``H^-1 M H^-1`` of the (weighted) score equations: bread ``X^T diag(w p(1-p)) X``,
+    meat ``X^T diag(w^2 r^2) X``."""
     p = expit(design.eta(x))
-    hess_inv = linalg.inv(design.gram(p * (1.0 - p), l2))
-    meat = design.gram((design.y - p) ** 2, 0.0)
+    v = 1.0 if w is None else w
+    hess_inv = linalg.inv(design.gram(v * p * (1.0 - p), l2))
+    meat = design.gram(v * v * (design.y - p) ** 2, 0.0)
     return hess_inv @ meat @ hess_inv
 
 
 def _bootstrap(design: _Design, x0: FloatArray, n_rounds: int, seed: int, l2: float,
-               n_jobs: int | None, tol: float = 1e-6, max_iter: int = 100) -> FloatArray:
-    """``(n_rounds, models + features)`` refits on Poisson(1)-weighted battles."""
+               n_jobs: int | None, w0: FloatArray | None = None, tol: float = 1e-6,
+               max_iter: int = 100) -> FloatArray:
+    """``(n_rounds, models + features)`` refits on Poisson(1)-weighted battles (times the
+    fixed design weights ``w0`` when reweighting)."""
     p = expit(design.eta(x0))
-    hess_inv = linalg.inv(design.gram(p * (1.0 - p), l2))
+    hess_inv = linalg.inv(design.gram((1.0 if w0 is None else w0) * p * (1.0 - p), l2))
+    w0_32 = None if w0 is None else w0.astype(np.float32)
     sampler = PoissonSampler([1.0])
     s32, y32 = design.s.astype(np.float32), design.y.astype(np.float32)
     sizes = [min(_BATCH_ROUNDS, n_rounds - s) for s in range(0, n_rounds, _BATCH_ROUNDS)]
@@ -259,6 +279,8 @@ def _bootstrap(design: _Design, x0: FloatArray, n_rounds: int, seed: int, l2: fl
         # rounds x rows, in float32 to halve memory traffic; sums are over <= 1e6 terms
         # of size < 1, far below the tolerance in their effect on the logits
         w = sampler.draw_iid(rng, (sizes[k], design.y.size)).astype(np.float32)
+        if w0_32 is not None:
+            w *= w0_32
         x = np.repeat(x0[None], sizes[k], axis=0)
         change = np.full(sizes[k], np.inf)
         for _ in range(max_iter):

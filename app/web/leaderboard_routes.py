@@ -17,9 +17,10 @@ from app.arena.reasons import TAG_LABELS, TAGS
 from app.bench.views import latest_bench_view
 from app.config import REPO_ROOT
 from app.leaderboard.compute import KIND_LABELS, OVERALL, slice_label
+from app.leaderboard.personal_view import visitor_board
 from app.leaderboard.plots import PLOTS
 from app.leaderboard.snapshots import SnapshotView, latest_snapshot, snapshot_plot
-from app.web.deps import SessionDep
+from app.web.deps import SessionDep, VisitorDep
 from app.web.schemas import LeaderboardPublic, error_responses
 
 templates = Jinja2Templates(directory=str(Path(REPO_ROOT) / "templates"))
@@ -50,6 +51,8 @@ def snapshot_json(view: SnapshotView | None) -> dict[str, Any]:
             "ci_method": payload.get("ci_method"),
             "ci_level": payload.get("ci_level"),
             "style_coefficients": payload.get("style_coefficients"),
+            "reweighting": payload.get("reweighting"),
+            "ties": payload.get("ties"),
             "plots": {name: f"/leaderboard/plots/{snap.id}/{name}.svg"
                       for name in PLOTS if name in (snap.plots or {})},
         },
@@ -82,6 +85,17 @@ async def leaderboard_page(request: Request, session: SessionDep, kind: str = "d
         ctx["payload"] = view.snapshot.payload or {}
     response = templates.TemplateResponse(request, "leaderboard.html", ctx)
     response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@router.get("/leaderboard/me", response_class=HTMLResponse, include_in_schema=False)
+async def personal_page(request: Request, session: SessionDep,
+                        visitor: VisitorDep) -> HTMLResponse:
+    """This browser's own board (after 20 votes); private, never cached or shared."""
+    board = await visitor_board(session, visitor.id)
+    response = templates.TemplateResponse(request, "leaderboard_personal.html",
+                                          {"board": board})
+    response.headers["Cache-Control"] = "private, no-store"
     return response
 
 

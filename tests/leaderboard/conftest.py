@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -77,3 +78,32 @@ async def running_app(db_url: str, models_file: Path, data_dir: Path, name: str,
             for model in STRENGTHS:
                 await app.state.arena.queue.heartbeat(WorkerInfo(f"w-{model}", model), 3600)
         yield app
+
+
+@contextlib.asynccontextmanager
+async def asgi_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on the app in-process (no streams: those need a real uvicorn)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+async def lb_app(lb_pg_url: str, lb_models_file: Path, tmp_path_factory: pytest.TempPathFactory,
+                 request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """The web app on the module's database (``running_app`` with default settings)."""
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    async with running_app(lb_pg_url, lb_models_file, tmp_path_factory.mktemp(name),
+                           name) as app:
+        yield app
+
+
+async def add_votes(sm: async_sessionmaker, n: int, *, seed: int,
+                    visitors: int = 10) -> list[uuid.UUID]:
+    """``n`` clean simulated voted battles by ``visitors`` new visitors; their ids."""
+    from tests.leaderboard.simulate import add_visitors, insert_battles, random_battles
+
+    async with sm() as session:
+        ids = await add_visitors(session, visitors)
+        await insert_battles(session, random_battles(n, seed=seed, visitors=ids))
+    return ids

@@ -43,6 +43,9 @@ class BattleSpec:
     battle_id: uuid.UUID = field(default_factory=uuid.uuid4)
     preset: str | None = None  # started from a preset (e.g. "random-image")
     deleted: bool = False  # deleted by its owner (My battles): a tombstone
+    # A refinement battle: a refinement turn (feedback, rated before and after) follows
+    # the question, and the vote after it counts on the refinement board only.
+    refinement: bool = False
 
 
 def bt_winner(rng: random.Random, a: str, b: str, strengths: dict[str, float]) -> str:
@@ -91,6 +94,10 @@ async def add_visitors(session: AsyncSession, n: int, *, banned: int = 0) -> lis
     return ids
 
 
+REFINEMENT_FEEDBACK = "The count is wrong: look at the left side."
+REFINEMENT_RATINGS = {"a": (3, 8), "b": (5, 4)}  # per side: before, after
+
+
 async def insert_battles(session: AsyncSession, specs: list[BattleSpec]) -> None:
     """Insert battles with their votes. Some specs break the vote rules on purpose (a vote
     on an unfinished battle), as data from before the database enforced them did: the
@@ -106,12 +113,21 @@ async def insert_battles(session: AsyncSession, specs: list[BattleSpec]) -> None
             language=s.language, categories=s.categories,
             is_preset=s.preset is not None, preset=s.preset,
             deleted_at=s.voted_at + timedelta(minutes=5) if s.deleted else None,
+            refinement=s.refinement,
         )
         turn = Turn(battle=battle, index=0, prompt=s.prompt, created_at=battle.created_at)
         for side, model, text, status in (("a", s.model_a, s.answer_a, "done"),
                                           ("b", s.model_b, s.answer_b, s.status_b)):
             Generation(turn=turn, side=side, model=model, status=status, text=text,
-                       completion_tokens=len(text.split()) if status == "done" else None)
+                       completion_tokens=len(text.split()) if status == "done" else None,
+                       rating=REFINEMENT_RATINGS[side][0] if s.refinement else None)
+        if s.refinement:
+            turn = Turn(battle=battle, index=1, prompt=REFINEMENT_FEEDBACK, kind="refinement",
+                        refines_index=0, created_at=battle.created_at)
+            for side, model in (("a", s.model_a), ("b", s.model_b)):
+                Generation(turn=turn, side=side, model=model, status="done",
+                           text=f"Refined by {side}.", completion_tokens=3,
+                           rating=REFINEMENT_RATINGS[side][1])
         session.add(battle)
     await session.flush()  # the answers exist before their votes, as in the arena
     session.add_all(
@@ -176,6 +192,7 @@ async def build_scenario(session: AsyncSession, *, n_clean: int = 240, seed: int
         "excluded_vote": [one(excluded=True) for _ in range(7)],
         "deleted": [one(deleted=True) for _ in range(2)],
         "preset": [one(preset="random-image") for _ in range(3)],
+        "refinement": [one(refinement=True) for _ in range(2)],
         "excluded_model": [one(model_a="omega-vl", model_b=b)
                            for b in ("alpha-vl", "beta-vl", "delta-vl")],
     }

@@ -29,6 +29,8 @@ from tests.leaderboard.simulate import (
     DAILY_CAP,
     DAY,
     MAX_PER_PROMPT,
+    REFINEMENT_FEEDBACK,
+    REFINEMENT_RATINGS,
     STRENGTHS,
     UNRANKED,
     add_models,
@@ -92,6 +94,16 @@ async def test_export_writes_every_file_reproducibly(
         assert entry == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     assert manifest["date"] == "2026-11-20" and manifest["seed"] == 0
     assert manifest["code_version"]
+    # The fit's battle weighting is recorded with the data it was applied to.
+    assert manifest["reweighting"] == {"method": "inverse_pair_frequency", "floor": 50,
+                                       "weight": "1/max(n_pair, 50), normalised to mean 1"}
+    assert manifest["params"]["reweighting"] == {"method": "inverse_pair_frequency",
+                                                 "floor": 50}
+    board_json = json.loads((folder / "leaderboard.json").read_text())
+    assert board_json["reweighting"] == manifest["reweighting"]
+    fitted = [b for b in board_json["boards"] if b["kind"] != "elo"]  # Elo: no weights
+    assert fitted and all(b["reweighting"] == manifest["reweighting"] for b in fitted)
+    assert [b["slice"] for b in board_json["boards"] if b["kind"] == "elo"] == ["overall"]
     # Only votes of that day count: the scenario's next-day votes wait for their own export.
     day_battles = [s for s in scenario_db.specs if s.voted_at.date() == EXPORT_DAY]
     assert manifest["rows"]["battles_considered"] == len(day_battles)
@@ -102,16 +114,33 @@ async def test_export_writes_every_file_reproducibly(
     assert table.schema.equals(SCHEMA)
     # The ranked battles and, marked, the preset ones (not ranked, but released).
     assert manifest["rows"]["battles_preset"] == rules["preset"] == 3
+    # The refinement battles too: released, counted on the refinement board only.
+    assert manifest["rows"]["battles_refinement"] == rules["refinement"] == 2
     assert table.num_rows == manifest["rows"]["battles_parquet"] == (
-        manifest["cleaning"]["kept"] + manifest["rows"]["battles_preset"])
+        manifest["cleaning"]["kept"] + manifest["rows"]["battles_preset"]
+        + manifest["rows"]["battles_refinement"])
     meta_fields = {f.name for f in table.schema.field("conv_metadata").type}
     assert {"sum_assistant_a_tokens", "sum_assistant_b_tokens", "header_count_a",
             "list_count_a", "bold_count_a", "header_count_b", "list_count_b",
-            "bold_count_b"} <= meta_fields
+            "bold_count_b", "emoji_count_a", "emoji_count_b", "entity_count_a",
+            "entity_count_b"} <= meta_fields
     rows = table.to_pylist()
     ids = [r["question_id"] for r in rows]
     assert not {b.hex for b in scenario_db.removed_ids} & set(ids)
     assert [r["tstamp"] for r in rows] == sorted(r["tstamp"] for r in rows)
+    refined = [r for r in rows if r["refinement_battle"]]
+    assert len(refined) == 2
+    for r in refined:  # the turn kinds, the feedback, the turn it refines, the ratings
+        assert r["turn_kinds"] == ["question", "refinement"] and "refinement" in r["categories"]
+        assert r["conversation_a"][2] == {"role": "user", "content": REFINEMENT_FEEDBACK}
+        assert r["refinements"] == [{
+            "turn": 1, "refines": 0, "feedback": REFINEMENT_FEEDBACK,
+            "rating_a_before": REFINEMENT_RATINGS["a"][0],
+            "rating_b_before": REFINEMENT_RATINGS["b"][0],
+            "rating_a_after": REFINEMENT_RATINGS["a"][1],
+            "rating_b_after": REFINEMENT_RATINGS["b"][1]}]
+    assert all(r["refinements"] == [] and r["turn_kinds"] == ["question"]
+               for r in rows if not r["refinement_battle"])
     by_id = {s.battle_id.hex: s for s in scenario_db.specs}
     row = rows[0]
     spec = by_id[row["question_id"]]
@@ -130,7 +159,7 @@ async def test_export_writes_every_file_reproducibly(
     assert "<script" not in html and "<link" not in html and "<style>" in html
 
     csv_lines = (folder / "leaderboard.csv").read_text().splitlines()
-    assert csv_lines[0] == "kind,slice,rank,model,rating,ci_lower,ci_upper,votes"
+    assert csv_lines[0] == "kind,slice,rank,model,rating,ci_lower,ci_upper,votes,status"
     assert len(csv_lines) - 1 == manifest["rows"]["leaderboard_csv"]
 
     # A second run without --force is skipped; with it, every byte is the same.
@@ -145,7 +174,8 @@ async def test_export_writes_every_file_reproducibly(
         assert run is not None and run.status == "done" and run.attempts == 2
         snaps = (await session.scalars(select(LeaderboardSnapshot).where(
             LeaderboardSnapshot.source == "export"))).all()
-    assert {(s.kind, s.slice) for s in snaps} == {("default", "overall"), ("style", "overall")}
+    assert {(s.kind, s.slice) for s in snaps} == {("default", "overall"), ("style", "overall"),
+                                                  ("elo", "overall")}
 
 
 async def _concurrent_exports(url: str, day: date, out: Path) -> list[str]:
@@ -253,3 +283,21 @@ def test_cli_leaderboard_prints_and_stores(scenario_db, lb_pg_url: str,  # type:
     lines = [line for line in result.output.splitlines() if "-vl" in line]
     ranked = [next(m for m in STRENGTHS if m in line) for line in lines[:4]]
     assert ranked == sorted(STRENGTHS, key=STRENGTHS.get, reverse=True)
+    assert "ties: ties count as half a win for each side" in result.output
+
+    # the arena's tie rule (ARENA_LEADERBOARD_TIES), and the option over it
+    monkeypatch.setenv("ARENA_LEADERBOARD_TIES", "ignore")
+    outputs = []
+    for extra in ([], ["--ties", "grounded"]):
+        get_settings.cache_clear()
+        try:
+            r = CliRunner().invoke(cli, ["leaderboard", "--bootstrap", "20",
+                                         "--min-slice-votes", "1000000", *extra])
+        finally:
+            get_settings.cache_clear()
+        assert r.exit_code == 0, r.output
+        outputs.append(r.output)
+    assert "ties: ties are left out; only decisive votes count" in outputs[0]
+    assert "usable-answer line rates" in outputs[1] and "both are bad" in outputs[1]
+    bad = CliRunner().invoke(cli, ["leaderboard", "--ties", "coin"])
+    assert bad.exit_code == 2 and "'coin' is not one of" in bad.output

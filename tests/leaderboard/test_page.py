@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.config import Settings
 from app.leaderboard.compute import LeaderboardParams
 from app.leaderboard.pipeline import run_leaderboard
+from tests.leaderboard.conftest import asgi_client
 from tests.leaderboard.simulate import STRENGTHS, add_visitors, insert_battles, random_battles
 
 # 400 battles: language:en (2/3) and no_ties (~9/10) reach 250 votes; other slices do not.
@@ -42,8 +43,7 @@ async def app(lb_pg_url: str, lb_models_file: Path,
 
 @pytest.fixture(scope="module")
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with asgi_client(app) as c:
         yield c
 
 
@@ -82,8 +82,22 @@ async def test_leaderboard_page_reads_snapshots_only(
     api = (await client.get("/api/leaderboard")).json()
     board = run.board("default")
     assert board is not None
+    # status (the lifecycle badge) is null without lifecycle rules; the rest as stored
+    assert {r.pop("status") for r in api["rows"]} == {None}
     assert api["rows"] == board.payload["rows"]
     assert api["snapshot"]["battles_used"] == 400
+    assert api["snapshot"]["reweighting"]["method"] == "inverse_pair_frequency"
+    assert "Each battle weighted by 1/max(battles of its pair, 50)" in page.text
+    ties = board.payload["tie_methods"]  # held-out evidence for the tie options
+    assert set(ties["methods"]) == {"half", "ignore", "grounded"} and ties["test_votes"] == 80
+    assert all(0.0 < m["log_loss"] < 1.0 for m in ties["methods"].values())
+    assert 'id="lb-ties"' in page.text and '<tr data-method="grounded">' in page.text
+    # the board's own tie rule (the default), said above the table and marked in the report
+    assert api["snapshot"]["ties"] == {"method": "half",
+                                       "label": "ties count as half a win for each side"}
+    assert "Ties: ties count as half a win for each side." in page.text
+    assert '<tr data-method="half" class="lb-current"><td>Half a win each (this board)' \
+        in page.text
     assert {r["votes"] for r in api["rows"]} and sum(r["votes"] for r in api["rows"]) == 800
 
     for name, url in api["snapshot"]["plots"].items():
@@ -97,11 +111,25 @@ async def test_leaderboard_page_reads_snapshots_only(
     # Style control and a language slice, as the htmx selector asks for them.
     style = (await client.get("/api/leaderboard", params={"kind": "style"})).json()
     assert style["snapshot"]["kind"] == "style" and style["snapshot"]["style_coefficients"]
+    style_page = (await client.get("/leaderboard", params={"kind": "style"})).text
+    for feature in style["snapshot"]["style_coefficients"]:  # each with its interval
+        assert re.search(rf'data-feature="{feature}">{feature} [+-][0-9.]+ \(95% CI '
+                         r'[+-][0-9.]+ to [+-][0-9.]+\)', style_page), feature
     assert "language:en" in style["slices"] and "overall" in style["slices"]
     sliced = await client.get("/leaderboard", params={"kind": "style", "slice": "language:en"},
                               headers={"HX-Request": "true"})
     assert re.search(r'<option value="language:en" selected>', sliced.text)
     assert re.search(r'<option value="style" selected>', sliced.text)
+    # Online Elo beside Bradley-Terry: overall only, labelled order-dependent, no CI.
+    elo_page = await client.get("/leaderboard", params={"kind": "elo"})
+    assert re.search(r'<option value="elo" selected>Online Elo \(order-dependent\)', elo_page.text)
+    assert "Order-dependent:" in elo_page.text and "time order" in elo_page.text
+    elo = (await client.get("/api/leaderboard", params={"kind": "elo"})).json()
+    assert elo["slices"] and {r["ci_lower"] for r in elo["rows"]} == {None}
+    assert [r["rank"] for r in elo["rows"]] == list(range(1, len(elo["rows"]) + 1))
+    elo_sliced = (await client.get("/api/leaderboard",
+                                   params={"kind": "elo", "slice": "language:en"})).json()
+    assert elo_sliced["snapshot"]["kind"] == "default"  # no Elo slices: falls back
     en = (await client.get("/api/leaderboard",
                            params={"kind": "default", "slice": "language:en"})).json()
     assert en["snapshot"]["battles_used"] == sum(1 for b in run.kept if b.language == "en")
