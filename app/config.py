@@ -100,12 +100,40 @@ class Settings(BaseSettings):
     # Battles their owner deleted (a tombstone) leave every release; on the leaderboard
     # they count only when this is set (cleaning rule `deleted`).
     leaderboard_include_deleted: bool = False
+    # Votes of refinement battles count on the refinement board only; set this to count
+    # them on every board (the default one too): cleaning rule `refinement`.
+    leaderboard_include_refinement: bool = False
+    # How every board counts ties (app/ranking/ties.py): half a win each way (FastChat's),
+    # left out, or "both are bad" as a loss to a usable-answer line. The integrity page's
+    # tie report scores each on the arena's own later votes.
+    leaderboard_ties: Literal["half", "ignore", "grounded"] = "half"
+    # What the style-control board controls for, comma-separated: any of tokens, headers,
+    # list_items, bold, emoji, entities (app/ranking/style.py; empty: all of them).
+    leaderboard_style_features: str = ""
+    # Model lifecycle (app/arena/lifecycle.py): a model is on the public board after this
+    # many counted votes, marked provisional until this many more, and drawn
+    # lifecycle_new_model_boost times as often until listed. Unset: 1000 and 1000 in
+    # production; 1 and 20 in the demo and development, whose arenas have few votes.
+    lifecycle_list_votes: int | None = None
+    lifecycle_provisional_votes: int | None = None
+    lifecycle_new_model_boost: float = 3.0
+    # Adaptive pair sampling (app/ranking/adaptive.py): anonymous battles favour the pairs
+    # that shrink the top ranks' uncertainty most (every live pair keeps a floor).
+    adaptive_sampling: bool = False
 
     # Web.
     host: str = "127.0.0.1"
     port: int = 8000
     embedded_workers: bool = False  # run workers inside the web process (demo)
     sse_ping_s: float = 10.0
+    # The web process's stream relay (app/web/relay.py): events one SSE client may fall
+    # behind before it is told to reconnect, and the longest a read blocks.
+    relay_buffer_events: int = 4096
+    relay_block_ms: int = 5000
+    # The web process reuses a model's live workers for this long (0: ask Redis each time).
+    live_workers_cache_s: float = 1.0
+    # A worker serves Prometheus metrics on this port (0: off); the web process at /metrics.
+    worker_metrics_port: int = 0
 
     @property
     def blobs_path(self) -> Path:

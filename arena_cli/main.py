@@ -6,7 +6,20 @@ import signal
 
 import typer
 
-from arena_cli import admin, bench, categories, judge, leaderboard, serving, truth_check
+from arena_cli import (
+    admin,
+    bench,
+    categories,
+    feedback,
+    fire,
+    judge,
+    judge_eval,
+    leaderboard,
+    release,
+    serving,
+    train,
+    truth_check,
+)
 
 cli = typer.Typer(help="vlm-arena: anonymous side-by-side battles between VLMs.",
                   no_args_is_help=True)
@@ -17,6 +30,11 @@ truth_check.register(cli)
 bench.register(cli)
 judge.register(cli)
 categories.register(cli)
+release.register(cli)
+feedback.register(cli)
+fire.register(cli)
+judge_eval.register(cli)
+train.register(cli)
 
 
 def main() -> None:

@@ -31,16 +31,14 @@ def setup_logging(level: str = "INFO") -> None:
 async def start_leaderboard_refresher(state: ArenaState) -> list[asyncio.Task[None]]:
     """Background service of the embedded default: the leaderboard is recomputed
     `leaderboard_debounce_s` after votes (a deployment's scheduler does it on an interval)."""
-    from app.leaderboard.cleaning import CleaningParams
-    from app.leaderboard.compute import LeaderboardParams
+    from app.leaderboard.configured import configured_params
     from app.leaderboard.refresh import LeaderboardRefresher
 
     if state.settings.leaderboard_debounce_s <= 0:
         return []
-    cleaning = CleaningParams(include_deleted=state.settings.leaderboard_include_deleted)
     refresher = LeaderboardRefresher(state.sessionmaker,
                                      debounce_s=state.settings.leaderboard_debounce_s,
-                                     params=LeaderboardParams(cleaning=cleaning))
+                                     params=configured_params(state.settings))
     state.vote_listeners.append(refresher.poke)
     return [asyncio.create_task(refresher.run(), name="leaderboard-refresher")]
 

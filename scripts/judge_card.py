@@ -100,9 +100,9 @@ given the ground truth as text, so the image control barely moves it
 """
 
 
-CARD = """# shapes-judge
+CARD = """# {name}
 
-The demo world's judge (issue 8): a tiny LLaVA-architecture vision-language model (CLIP
+{variant}The demo world's judge (issue 8): a tiny LLaVA-architecture vision-language model (CLIP
 vision tower + Llama text model + projector, the family of the demo answer models) that
 reads an image, a question and one or more answers and returns a verdict in the format of
 each judge task template. It only knows the shapes world (`app/demo/shapes.py`). Made by
@@ -231,12 +231,13 @@ def _demo_answers(report: dict[str, Any]) -> str:
 
 
 def write_card(out: Path, recipe: Any, model: Any, report: dict[str, Any],
-               train_s: float) -> None:
+               train_s: float, variant: str = "") -> None:
     size = sum(f.stat().st_size for f in out.glob("*.safetensors"))
     spec = recipe.spec
     base_layers = json.loads((out.parent / recipe.base / "config.json").read_text())[
         "text_config"]["num_hidden_layers"]
     card = CARD.format(
+        name=recipe.name, variant=variant,
         params=sum(p.numel() for p in model.parameters()), size_kb=size // 1024,
         vocab=model.config.text_config.vocab_size, image_size=spec.image_size,
         patch_size=spec.patch_size, image_tokens=spec.image_tokens,

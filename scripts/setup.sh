@@ -3,7 +3,7 @@
 # Idempotent: reinstalls only when pyproject.toml changed (a hash marker in .venv).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-EXTRAS="${EXTRAS:-cpu-models,moderation,admin}"
+EXTRAS="${EXTRAS:-cpu-models,moderation,admin,research}"
 PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
 MARKER="$VENV/.installed-$(echo "$EXTRAS" | tr ',' '-')"

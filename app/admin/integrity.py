@@ -313,3 +313,16 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def ranking_robustness(session: AsyncSession) -> dict[str, Any] | None:
+    """The robustness audit of the newest leaderboard run (app.ranking.robustness): how
+    far the top of the board moves when its most influential 1% of votes or of visitors
+    are dropped, predicted by one Newton step and checked by refitting. Stored with the
+    run (and its export); None before a run with enough votes."""
+    from app.leaderboard.snapshots import latest_snapshot
+
+    view = await latest_snapshot(session)
+    if view is None or view.snapshot.kind != "default":
+        return None
+    return (view.snapshot.payload or {}).get("robustness")

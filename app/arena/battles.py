@@ -22,11 +22,20 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.abuse.load_shedding import should_shed
+from app.arena.adaptive_draw import adaptive_pair
 from app.arena.errors import ArenaError
+from app.arena.lifecycle import LifecycleRules, draw_weight
 from app.arena.reasons import VoteReasons
-from app.arena.rules import follow_up_refusal, reasons_refusal, vote_refusal
+from app.arena.rules import (
+    REFINEMENT_TURN,
+    follow_up_refusal,
+    reasons_refusal,
+    refinement_mode_refusal,
+    vote_refusal,
+)
 from app.arena.sampling import sample_pair
 from app.db.dialect import insert_for, json_merged
 from app.db.models import (
@@ -224,16 +233,23 @@ async def choose_models(
     mode: str,
     requested: Sequence[str],
     rng: random.Random,
+    *,
+    rules: LifecycleRules | None = None,
+    adaptive: bool = False,
 ) -> list[ModelEntry]:
+    """The battle's models. Anonymous: two live models drawn by their lifecycle weight
+    (``rules``: retired never, new models boosted), or with ``adaptive`` where the latest
+    board is least certain (app/arena/adaptive_draw.py); otherwise the ones requested."""
     if mode not in MODES:
         raise ArenaError("Unknown battle mode.", 422)
     models = {m.name: m for m in await enabled_models(session) if not m.outage}
     live = await live_model_names(queue, list(models.values()))
     if mode == "anonymous":
-        candidates = [(n, m.weight) for n, m in models.items() if n in live]
+        candidates = [(n, draw_weight(m, rules)) for n, m in models.items() if n in live]
         if len(candidates) < 2:
             raise ArenaError("Not enough models are online for a battle. Please try later.", 503)
-        a, b = sample_pair(candidates, rng)
+        drawn = await adaptive_pair(session, candidates, rng) if adaptive else None
+        a, b = drawn or sample_pair(candidates, rng)
         return [models[a], models[b]]
     need = 1 if mode == "direct" else 2
     names = [n for n in requested if n]
@@ -264,8 +280,11 @@ async def create_battle(
     review: bool = False,
     language: str | None = None,
     preset: str | None = None,
+    refinement: bool = False,
 ) -> Battle:
     prompt = check_prompt(prompt, limits)
+    if refusal := refinement_mode_refusal(mode, refinement):
+        raise ArenaError(refusal, 422)
     await _check_not_busy(queue, [m.name for m in models], limits)
     await _lock_visitor(session, visitor.id)
     await check_in_flight(session, visitor.id, limits.max_generations_in_flight)
@@ -284,6 +303,7 @@ async def create_battle(
         language=language,
         is_preset=preset is not None,
         preset=preset,
+        refinement=refinement,
     )
     turn = Turn(id=uuid.uuid4(), battle=battle, index=0, prompt=prompt)
     gens = [_generation(turn, side, m) for side, m in zip("ab", models, strict=False)]
@@ -301,8 +321,12 @@ async def add_turn(
     limits: Limits,
     moderation: dict | None = None,
     review: bool = False,
+    refines: int | None = None,
 ) -> Turn:
-    prompt = check_prompt(prompt, limits)
+    """A follow-up question, or (`refines`: the index of the turn it answers) a refinement
+    turn whose prompt is the visitor's feedback (app/arena/refinement.py checks it)."""
+    if refines is None:
+        prompt = check_prompt(prompt, limits)
     refusal = follow_up_refusal(battle, limits.max_turns)
     if refusal:
         raise ArenaError(*refusal)
@@ -312,7 +336,8 @@ async def add_turn(
         raise ArenaError("A model in this conversation is no longer available.", 409)
     await _check_not_busy(queue, names, limits)
     await _advance(session, battle)
-    turn = Turn(id=uuid.uuid4(), battle_id=battle.id, index=len(battle.turns), prompt=prompt)
+    turn = Turn(id=uuid.uuid4(), battle_id=battle.id, index=len(battle.turns), prompt=prompt,
+                kind="question" if refines is None else REFINEMENT_TURN, refines_index=refines)
     gens = [_generation(turn, side, models[n]) for side, n in zip("ab", names, strict=False)]
     if moderation or review:
         await record_screening(session, battle.id, moderation or {}, review)
@@ -341,6 +366,9 @@ async def cast_vote(
         winner=winner,
         anonymous=battle.mode == "anonymous",
         ip_hash=ip_hash,
+        reason_tags=None,
+        reason_comment=None,
+        reasons_at=None,
     )
     session.add(vote)
     try:
@@ -350,6 +378,9 @@ async def cast_vote(
         if VOTE_RULE in str(exc.orig):
             raise ArenaError("This battle can not be voted on.", 409) from exc
         raise ArenaError("This battle already has a vote.", 409) from exc
+    # `battle` now shows what was written (the answer is built from it, not re-read).
+    set_committed_value(battle, "vote", vote)
+    set_committed_value(battle, "version", battle.version + 1)
     return vote
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.arena.battles import enabled_models, generation_params, live_model_names
+from app.arena.lifecycle import draw_weight
 from app.arena.rules import redraw_excluded, redraw_refusal
 from app.arena.sampling import sample_replacement
 from app.db.admin_tables import AuditLog
@@ -72,7 +73,7 @@ async def redraw_failed_side(
     # The candidates come from the queue (who is live), asked before any lock is taken.
     models = {m.name: m for m in await enabled_models(session) if not m.outage}
     live = await live_model_names(queue, list(models.values()))
-    candidates = [(name, m.weight) for name, m in models.items() if name in live]
+    candidates = [(name, draw_weight(m)) for name, m in models.items() if name in live]
     await session.commit()  # end the reads: the writes below start a fresh transaction
 
     locked = (

@@ -31,6 +31,8 @@ class ModelSpec(BaseModel):
     # "answer": drawn for battles; "judge": served by workers for judge runs only (never in
     # a battle, never on a leaderboard).
     role: Literal["answer", "judge"] = "answer"
+    # Who makes the model (e.g. "Qwen", "OpenAI"): the data-share report groups by it.
+    provider: str | None = Field(default=None, max_length=128)
 
     @field_validator("backend")
     @classmethod
@@ -87,6 +89,7 @@ async def sync_registry(session: AsyncSession, specs: list[ModelSpec]) -> None:
         row.identity_words = spec.identity_words
         row.ranked = spec.ranked and spec.role == "answer"
         row.role = spec.role
+        row.provider = spec.provider
         row.registry_state = {"weight": spec.weight, "enabled": spec.enabled}
         row.sampling = spec.sampling
         row.max_new_tokens = spec.max_new_tokens

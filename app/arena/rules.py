@@ -9,6 +9,22 @@ from __future__ import annotations
 
 from app.db.models import Battle
 
+REFINEMENT_TURN = "refinement"  # Turn.kind of feedback on the answers before it
+# A refinement battle asks "which model used your feedback better?": the vote waits for a
+# finished refinement turn (also the vote trigger's rule, migration 0014).
+REFINEMENT_VOTE_FIRST = (
+    "In a refinement battle you vote after the models refined their answers: "
+    "write feedback on the answers first."
+)
+
+
+def refinement_mode_refusal(mode: str, refinement: bool) -> str | None:
+    """Why a battle of `mode` can not be a refinement battle, or None. Only an anonymous
+    one: the vote after the feedback is a blind comparison (also a CHECK, migration 0014)."""
+    if refinement and mode != "anonymous":
+        return "A refinement battle is an anonymous battle."
+    return None
+
 
 def latest_turn_state(battle: Battle) -> tuple[bool, bool]:
     """(every answer of the latest turn is done, any of them failed)."""
@@ -29,6 +45,8 @@ def vote_refusal(battle: Battle) -> str | None:
         return "An answer failed, so this battle can not be voted on."
     if not done:
         return "Please wait until both answers have finished before voting."
+    if battle.refinement and battle.turns[-1].kind != REFINEMENT_TURN:
+        return REFINEMENT_VOTE_FIRST
     return None
 
 
@@ -51,15 +69,36 @@ def can_give_reasons(battle: Battle) -> bool:
     return reasons_refusal(battle) is None
 
 
+def rating_refusal(battle: Battle, turn_index: int) -> tuple[str, int] | None:
+    """Why the answers of turn `turn_index` can not be rated 1-10 now, or None. A rating is
+    of the answers in front of the visitor: those of the latest turn, once they finished,
+    before the next turn (so a "before" rating is never given after seeing the refined
+    answers) and before the vote reveals the names. Once per answer (app/arena/ratings.py
+    makes that hold under races)."""
+    if battle.vote is not None:
+        return "Ratings are given before the vote.", 409
+    if not 0 <= turn_index < len(battle.turns):
+        return "No such turn.", 404
+    if turn_index != len(battle.turns) - 1:
+        return "Only the answers of the latest turn can be rated.", 409
+    return _answers_refusal(battle, "An answer failed; these answers can not be rated.")
+
+
 def follow_up_refusal(battle: Battle, max_turns: int) -> tuple[str, int] | None:
     """Why no follow-up question may be asked now (message, HTTP status), or None."""
     if battle.vote is not None:
         return "This battle is over. Start a new battle to ask more.", 409
     if len(battle.turns) >= max_turns:
         return f"This conversation reached its limit of {max_turns} questions.", 422
+    return _answers_refusal(battle, "An answer failed; this conversation can not continue.")
+
+
+def _answers_refusal(battle: Battle, if_failed: str) -> tuple[str, int] | None:
+    """Why the latest turn's answers are not ready to build on: one failed (`if_failed`)
+    or some are still being written."""
     done, failed = latest_turn_state(battle)
     if failed:
-        return "An answer failed; this conversation can not continue.", 409
+        return if_failed, 409
     if not done:
         return "Please wait until both answers have finished.", 409
     return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.arena.rules import can_give_reasons, can_vote
+from app.arena.rules import can_give_reasons, can_vote, rating_refusal
 from app.db.models import Battle, Generation, Vote
 
 PUBLIC_FAILURE = "This answer could not be generated. You can start a new battle."
@@ -44,6 +44,7 @@ def generation_view(gen: Generation, reveal: bool) -> dict[str, Any]:
         "text": gen.text if gen.status == "done" else "",
         "finish_reason": gen.finish_reason if gen.status == "done" else None,
         "error": PUBLIC_FAILURE if gen.status == "failed" else None,
+        "rating": gen.rating,
     }
     if reveal:
         view |= {
@@ -64,7 +65,8 @@ def battle_view(battle: Battle) -> dict[str, Any]:
     turns = []
     for turn in battle.turns:
         sides = {g.side: generation_view(g, reveal) for g in turn.generations}
-        turns.append({"index": turn.index, "prompt": turn.prompt, **sides})
+        turns.append({"index": turn.index, "prompt": turn.prompt, "kind": turn.kind,
+                      "refines": turn.refines_index, **sides})
     last = battle.turns[-1].generations if battle.turns else []
     finished = bool(last) and all(g.status == "done" for g in last)
     failed = any(g.status == "failed" for g in last)
@@ -79,6 +81,10 @@ def battle_view(battle: Battle) -> dict[str, Any]:
         "can_vote": can_vote(battle),
         "can_give_reasons": can_give_reasons(battle),
         "preset": battle.preset if battle.is_preset else None,
+        "refinement": battle.refinement,
+        # The answers of the latest turn can be rated now (app/arena/ratings.py).
+        "can_rate": bool(last) and rating_refusal(battle, len(battle.turns) - 1) is None
+        and any(g.rating is None for g in last),
         "vote": None,
         "models": None,
     }

@@ -46,9 +46,9 @@ from app.judges.runs import (
     JudgmentSpec,
     RunError,
     RunProgress,
-    close_if_complete,
     judge_form,
     submit_run,
+    wait_for_run,
 )
 from app.judges.templates import Template, judgment_inputs_hash, load_template
 from app.judges.verdicts import Judged
@@ -170,25 +170,6 @@ def answer_text(row: Judgment) -> str:
     return str((row.parsed or {}).get("text", (row.raw_output or "").strip()))
 
 
-async def wait_for(sessionmaker: async_sessionmaker, run_id: uuid.UUID, stage: str,
-                   params: RunParams, on_progress: OnProgress | None) -> RunProgress:
-    """Poll the run until every judgment finished (they run on the workers)."""
-    loop = asyncio.get_running_loop()
-    deadline = None if params.timeout_s is None else loop.time() + params.timeout_s
-    while True:
-        async with sessionmaker() as session:
-            progress = await close_if_complete(session, run_id)
-        if on_progress is not None:
-            on_progress(stage, progress)
-        if progress.complete:
-            return progress
-        if deadline is not None and loop.time() > deadline:
-            raise BenchRunError(f"{stage}: {progress.finished} of {progress.total} finished "
-                                f"after {params.timeout_s:.0f} s; run the same command again "
-                                "to resume")
-        await asyncio.sleep(params.poll_s)
-
-
 def _dedup(specs: Sequence[tuple[tuple[str, str], JudgmentSpec]]) -> list[JudgmentSpec]:
     """One spec per key: two candidates with the same answer, or a candidate whose answer
     equals the anchor's, ask the judge the same thing, which is one judgment."""
@@ -239,7 +220,9 @@ async def run_bench(
         run = await submit_run(session, queue, kind=ANSWER_KIND,
                                label=f"{bench.version} answers", specs=specs,
                                params=run_params)
-    await wait_for(sessionmaker, run.id, "answers", params, on_progress)
+    await wait_for_run(sessionmaker, run.id, "answers", poll_s=params.poll_s,
+                       timeout_s=params.timeout_s, on_progress=on_progress,
+                       error=BenchRunError)
     async with sessionmaker() as session:
         rows = await rows_by_key(session, answer_t, answer_keys)
     answers: dict[tuple[str, str], str] = {}
@@ -282,7 +265,9 @@ async def run_bench(
         run = await submit_run(session, queue, kind=JUDGE_KIND,
                                label=f"{bench.version} judged by {params.judge}",
                                specs=_dedup(keyed), params=run_params)
-    await wait_for(sessionmaker, run.id, "judgments", params, on_progress)
+    await wait_for_run(sessionmaker, run.id, "judgments", poll_s=params.poll_s,
+                       timeout_s=params.timeout_s, on_progress=on_progress,
+                       error=BenchRunError)
     async with sessionmaker() as session:
         verdict_rows = await rows_by_key(session, judge_t, dict(keyed))
     pairs = [PairJudgment(c, q.question_id, judged(verdict_rows.get(ka), judge_t.parser),

@@ -7,11 +7,16 @@ from app.db import (
     admin_tables,
     bench_tables,
     category_tables,
+    feedback_tables,
+    fire_tables,
     judge_tables,
     leaderboard_tables,
     models,
+    release_tables,
 )
 from app.db.models import Base
 
-__all__ = ["Base", "admin_tables", "bench_tables", "category_tables", "judge_tables",
-           "leaderboard_tables", "models"]
+__all__ = ["Base", "admin_tables", "bench_tables", "category_tables", "feedback_tables",
+           "fire_tables",
+           "judge_tables",
+           "leaderboard_tables", "models", "release_tables"]

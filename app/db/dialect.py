@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import JSON, cast, func
+from sqlalchemy import JSON, bindparam, cast, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -22,10 +22,10 @@ def json_merged(session: AsyncSession, column: Any, patch: dict[str, Any]) -> An
     """`column` with the top-level keys of `patch` set, computed by the database in the
     UPDATE itself: two writers merging different keys at once both keep theirs (a read in
     Python followed by a write would lose one)."""
-    value = json.dumps(patch)
     if session.bind is not None and session.bind.dialect.name == "sqlite":
-        return func.json_patch(func.coalesce(column, "{}"), value)
-    merged = func.coalesce(cast(column, JSONB), cast("{}", JSONB)).op("||")(
-        cast(value, JSONB)
-    )
+        return func.json_patch(func.coalesce(column, "{}"), json.dumps(patch))
+    # Bound as JSONB values, not strings cast to JSONB: a str bound as JSONB is serialised
+    # once more into a JSON *string*, and object || string makes an array.
+    merged = func.coalesce(cast(column, JSONB), bindparam(None, {}, type_=JSONB)).op("||")(
+        bindparam(None, patch, type_=JSONB))
     return cast(merged, JSON)

@@ -98,6 +98,11 @@ class ModelEntry(Base):
     identity_words: Mapped[list[str]] = mapped_column(JSON, default=list)
     ranked: Mapped[bool] = mapped_column(Boolean, default=True)  # False: never on leaderboards
     role: Mapped[str] = mapped_column(String(16), default="answer", server_default="answer")
+    # Lifecycle (app/arena/lifecycle.py): retired by an operator (on the board, marked, never
+    # drawn); votes counted at the latest leaderboard run (listing threshold, new-model boost).
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ranked_votes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    provider: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # The registry file's values at the last sync, so that admin changes survive restarts.
     registry_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -153,6 +158,10 @@ class Battle(Base):
     # `deleted_vote` says what vote it had then, so an acknowledged vote is never lost.
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
     deleted_vote: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # A refinement battle (anonymous only): the vote is asked after the visitor's feedback
+    # was answered (app/arena/rules.py; the vote trigger of migration 0014), and its vote
+    # counts in the leaderboard's "refinement" category, not the default board.
+    refinement: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     turns: Mapped[list[Turn]] = relationship(
         back_populates="battle", order_by="Turn.index", cascade="all, delete-orphan"
@@ -161,11 +170,16 @@ class Battle(Base):
 
     __table_args__ = (
         CheckConstraint("mode in ('anonymous', 'side_by_side', 'direct')", name="mode"),
+        CheckConstraint("NOT refinement OR mode = 'anonymous'", name="refinement"),
     )
 
 
 class Turn(Base):
-    """One user message in a battle; each side answers it with one Generation."""
+    """One user message in a battle; each side answers it with one Generation.
+
+    kind "question" asks something; kind "refinement" is the visitor's feedback on the
+    answers of turn `refines_index` (its `prompt` is the feedback, as both models get it:
+    app/arena/refinement.py)."""
 
     __tablename__ = "turns"
 
@@ -174,13 +188,23 @@ class Turn(Base):
     index: Mapped[int] = mapped_column(Integer)
     prompt: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16), default="question", server_default="question")
+    refines_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     battle: Mapped[Battle] = relationship(back_populates="turns")
     generations: Mapped[list[Generation]] = relationship(
         back_populates="turn", order_by="Generation.side", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (UniqueConstraint("battle_id", "index"),)
+    __table_args__ = (
+        UniqueConstraint("battle_id", "index"),
+        CheckConstraint("kind in ('question', 'refinement')", name="kind"),
+        CheckConstraint(
+            "(kind = 'question' AND refines_index IS NULL) OR (kind = 'refinement' AND "
+            "refines_index IS NOT NULL AND refines_index < \"index\")",
+            name="refines",
+        ),
+    )
 
 
 class Generation(Base):
@@ -210,6 +234,12 @@ class Generation(Base):
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # When the status last changed: the sweeper's clock for work that nobody holds.
     status_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The visitor's 1-10 rating of this answer (optional, once: app/arena/ratings.py).
+    # A refinement turn's answers are "after"; those of the turn it refines, "before".
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The answer's style counts, stored when it is saved ({"version", "counts"}: see
+    # app/leaderboard/style_store.py); null before 0019 or until done: counted on read.
+    style: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     turn: Mapped[Turn] = relationship(back_populates="generations")
     attempt_log: Mapped[list[GenerationAttempt]] = relationship(
@@ -221,6 +251,7 @@ class Generation(Base):
         UniqueConstraint("turn_id", "side"),
         CheckConstraint("side in ('a', 'b')", name="side"),
         CheckConstraint("status in ('queued', 'running', 'done', 'failed')", name="status"),
+        CheckConstraint("rating BETWEEN 1 AND 10", name="rating"),
     )
 
 

@@ -53,16 +53,19 @@ def conversation(question: str, answer: str | None = None) -> list[dict[str, Any
     return turns
 
 
-def evaluate(model: Any, processor: Any, items: list[Example], batch_size: int = 50) -> dict:
-    """Greedy answers (batched) to `items`, judged by `is_correct`."""
+def generate_answers(model: Any, processor: Any, items: list[Example], batch_size: int = 50,
+                     samples: int = 1, **sampling: Any) -> list[list[str]]:
+    """`samples` answers per item (greedy unless `sampling` says e.g. do_sample=True), batched.
+
+    Why: the held-out evaluation and the DPO demo's answer sampling prompt a model exactly
+    the same way (its chat template, the image after the question, left padding).
+    """
     import torch
 
     tokenizer = processor.tokenizer
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
-    right: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    samples = []
+    answers: list[list[str]] = []
     try:
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]
@@ -77,20 +80,31 @@ def evaluate(model: Any, processor: Any, items: list[Example], batch_size: int =
                 images=images, text=prompts, padding=True, return_tensors="pt",
                 add_special_tokens=False,
             )  # fmt: skip
+            kwargs = {"do_sample": False, **sampling}
             with torch.inference_mode():
-                out = model.generate(**batch, max_new_tokens=64, do_sample=False)
-            for example, row in zip(chunk, out, strict=True):
-                new_tokens = row[batch["input_ids"].shape[1] :]
-                answer = tokenizer.decode(new_tokens, skip_special_tokens=True)
-                ok = is_correct(example.question, random_scene(example.scene_seed), answer)
-                right[example.question.kind] += ok
-                total[example.question.kind] += 1
-                if len(samples) < 8:
-                    samples.append(
-                        {"question": example.question.text, "answer": answer, "correct": ok}
-                    )
+                out = model.generate(
+                    **batch, max_new_tokens=64, num_return_sequences=samples, **kwargs
+                )
+            width = batch["input_ids"].shape[1]
+            texts = [tokenizer.decode(row[width:], skip_special_tokens=True) for row in out]
+            answers += [texts[k : k + samples] for k in range(0, len(texts), samples)]
     finally:
         tokenizer.padding_side = side
+    return answers
+
+
+def evaluate(model: Any, processor: Any, items: list[Example], batch_size: int = 50) -> dict:
+    """Greedy answers (batched) to `items`, judged by `is_correct`."""
+    right: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    samples = []
+    answers = generate_answers(model, processor, items, batch_size)
+    for example, (answer,) in zip(items, answers, strict=True):
+        ok = is_correct(example.question, random_scene(example.scene_seed), answer)
+        right[example.question.kind] += ok
+        total[example.question.kind] += 1
+        if len(samples) < 8:
+            samples.append({"question": example.question.text, "answer": answer, "correct": ok})
     return {
         "accuracy": sum(right.values()) / sum(total.values()),
         "questions": sum(total.values()),

@@ -8,14 +8,15 @@ batch jobs: the workers take them only when no battle waits.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.dialect import insert_for
 from app.db.judge_tables import JudgeRun, Judgment
@@ -42,6 +43,9 @@ class JudgmentSpec:
     repetition: int = 0
     form: Form = "full"
     meta: Mapping[str, Any] = field(default_factory=dict)
+    # Overrides of the template's sampling for this judgment (e.g. VL-RewardBench's
+    # temperature / top-p, a seed); stored with the row like the template's own values.
+    sampling: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,8 @@ def _row(spec: JudgmentSpec, run_id: uuid.UUID) -> dict[str, Any]:
         template_version=spec.template.version, judge_model=spec.judge,
         inputs_hash=inputs_hash(spec.template.id, checked), repetition=spec.repetition,
         form=spec.form, inputs=canonical_inputs(checked),
-        sampling=spec.template.sampling(spec.form).as_dict(), meta=dict(spec.meta),
+        sampling={**spec.template.sampling(spec.form).as_dict(), **spec.sampling},
+        meta=dict(spec.meta),
         status="queued", attempts=0, created_at=datetime.now(UTC),
         status_at=datetime.now(UTC),
     )
@@ -170,6 +175,27 @@ async def close_if_complete(session: AsyncSession, run_id: uuid.UUID) -> RunProg
         )
         await session.commit()
     return progress
+
+
+async def wait_for_run(sessionmaker: async_sessionmaker, run_id: uuid.UUID, stage: str, *,
+                       poll_s: float, timeout_s: float | None,
+                       on_progress: Callable[[str, RunProgress], None] | None = None,
+                       error: type[RunError] = RunError) -> RunProgress:
+    """Poll the run until every judgment finished (they run on the workers). A timeout
+    raises ``error`` saying how far it got: the same command, run again, resumes."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout_s is None else loop.time() + timeout_s
+    while True:
+        async with sessionmaker() as session:
+            progress = await close_if_complete(session, run_id)
+        if on_progress is not None:
+            on_progress(stage, progress)
+        if progress.complete:
+            return progress
+        if deadline is not None and loop.time() > deadline:
+            raise error(f"{stage}: {progress.finished} of {progress.total} finished "
+                        f"after {timeout_s:.0f} s; run the same command again to resume")
+        await asyncio.sleep(poll_s)
 
 
 async def run_judgments(session: AsyncSession, run_id: uuid.UUID) -> list[Judgment]:

@@ -28,7 +28,7 @@ TEMPLATE_DIR = Path(__file__).with_name("templates")
 FORMS: tuple[str, ...] = ("full", "short")
 KINDS: tuple[str, ...] = ("pairwise", "category", "ratings", "reward-pairwise", "teacher",
                           "answer")
-InputType = Literal["image", "text", "texts"]
+InputType = Literal["image", "text", "texts", "turns"]
 Form = Literal["full", "short"]
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
@@ -88,7 +88,7 @@ class PromptForm:
 
 @dataclass(frozen=True)
 class Message:
-    role: Literal["system", "user"]
+    role: Literal["system", "user", "assistant"]
     content: str
 
 
@@ -104,13 +104,15 @@ class JudgePrompt:
 
     def chat_messages(self, image_urls: Sequence[str] = ()) -> list[dict[str, Any]]:
         """OpenAI-style chat messages; the images (as URLs, one per image, e.g. data URLs)
-        go first in the user message's content, as VLM chat templates expect."""
+        go first in the first user message's content, as VLM chat templates expect."""
         if len(image_urls) != len(self.images):
             raise ValueError(f"{len(self.images)} image(s) need as many URLs, "
                              f"got {len(image_urls)}")
         out: list[dict[str, Any]] = []
+        pending = bool(image_urls)
         for m in self.messages:
-            if m.role == "user" and image_urls:
+            if m.role == "user" and pending:
+                pending = False
                 parts: list[dict[str, Any]] = [
                     {"type": "image_url", "image_url": {"url": u}} for u in image_urls]
                 parts.append({"type": "text", "text": m.content})
@@ -174,8 +176,8 @@ def _input_spec(raw: Any, where: str) -> InputSpec:
     unknown = set(raw) - {"name", "type", "required", "min_items", "max_items"}
     if unknown:
         raise TemplateError(f"{where}: unknown input keys {sorted(unknown)}")
-    if raw["type"] not in ("image", "text", "texts"):
-        raise TemplateError(f"{where}: input type must be image, text or texts")
+    if raw["type"] not in ("image", "text", "texts", "turns"):
+        raise TemplateError(f"{where}: input type must be image, text, texts or turns")
     return InputSpec(str(raw["name"]), cast(InputType, raw["type"]),
                      bool(raw.get("required", True)), int(raw.get("min_items", 1)),
                      None if raw.get("max_items") is None else int(raw["max_items"]))
@@ -208,6 +210,8 @@ def template_from_dict(raw: Mapping[str, Any], source: Path | None = None) -> Te
     names = [s.name for s in inputs]
     if len(set(names)) != len(names):
         raise TemplateError(f"{where}: duplicate input names")
+    if sum(s.type == "turns" for s in inputs) > 1:
+        raise TemplateError(f"{where}: at most one turns input (the conversation so far)")
     require_any = tuple(raw.get("require_any") or ())
     if set(require_any) - set(names):
         raise TemplateError(f"{where}: require_any names undeclared inputs")
@@ -354,6 +358,13 @@ def check_inputs(template: Template, inputs: Mapping[str, Any]) -> dict[str, Any
                 hi = spec.max_items if spec.max_items is not None else "any"
                 problems.append(f"{spec.name} needs {spec.min_items}..{hi} items, "
                                 f"got {len(value)}")
+        elif spec.type == "turns":
+            if isinstance(value, str) or not isinstance(value, Sequence) or not all(
+                    isinstance(x, str) and x.strip() for x in value):
+                problems.append(f"{spec.name} must be a list of non-empty strings")
+            elif len(value) % 2:
+                problems.append(f"{spec.name} must alternate answer and reply and end with "
+                                f"a reply (an even count), got {len(value)}")
     if problems:
         raise TemplateInputError(f"{template.id}: " + "; ".join(problems))
     return given
@@ -362,7 +373,10 @@ def check_inputs(template: Template, inputs: Mapping[str, Any]) -> dict[str, Any
 def render(template: Template, inputs: Mapping[str, Any], form: Form = "full") -> JudgePrompt:
     """Messages and sampling for one judge call. Images are not rendered into the text;
     they travel in ``JudgePrompt.images`` (declaration order) for the backend to attach.
-    Leading and trailing newlines of each message are dropped."""
+    A ``turns`` input continues the conversation after the user prompt: its items are the
+    model's earlier answers and the replies to them, alternating (assistant, user, ...), so
+    the model is asked for its next answer (FIRE's student). Leading and trailing newlines
+    of each message are dropped."""
     prompt_form = template._form(form)
     given = check_inputs(template, inputs)
     # An image is only ``True`` in the text context: ``{% if image is defined %}`` works,
@@ -378,6 +392,10 @@ def render(template: Template, inputs: Mapping[str, Any], form: Form = "full") -
                                 .strip("\n")))
     except UndefinedError as exc:  # an optional input used without an `is defined` guard
         raise TemplateInputError(f"{template.id} ({form}): {exc}") from exc
+    for spec in template.inputs:
+        if spec.type == "turns":
+            for i, text in enumerate(given.get(spec.name, ())):
+                messages.append(Message("assistant" if i % 2 == 0 else "user", text))
     images = tuple(given[s.name] for s in template.inputs
                    if s.type == "image" and s.name in given)
     return JudgePrompt(template.id, form, tuple(messages), images, prompt_form.sampling)

@@ -44,9 +44,12 @@ class LocalBlobStore:
         return await asyncio.to_thread(self._put_sync, data)
 
     async def get(self, key: str) -> bytes:
-        path = self._path(key)
+        return await asyncio.to_thread(self.read_sync, key)
+
+    def read_sync(self, key: str) -> bytes:
+        """The blob's bytes, blocking (for code already in a worker thread: releases)."""
         try:
-            return await asyncio.to_thread(path.read_bytes)
+            return self._path(key).read_bytes()
         except FileNotFoundError as exc:
             raise BlobNotFound(key) from exc
 

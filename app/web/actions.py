@@ -17,8 +17,10 @@ from app.arena.battles import (
     create_battle,
 )
 from app.arena.errors import ArenaError
+from app.arena.lifecycle import rules_from_settings
 from app.arena.presets import draw_preset
 from app.arena.reasons import check_reasons
+from app.arena.rules import refinement_mode_refusal
 from app.db.models import Battle, Visitor
 from app.storage.images import ImageRejected, normalise_image
 from app.web.guards import check_rate, screen
@@ -54,10 +56,13 @@ async def start_battle(
     mode: str,
     requested: list[str],
     preset: str = "",
+    refinement: bool = False,
 ) -> Battle:
     """A battle on the visitor's image and question, or (``preset``) on an image and an
     example question the arena draws; the upload and prompt are then not used."""
     settings = state.settings
+    if refusal := refinement_mode_refusal(mode, refinement):  # before any work is done
+        raise ArenaError(refusal, 422)
     if preset:
         drawn = await asyncio.to_thread(draw_preset, preset, settings, state.rng)
         raw, prompt = drawn.image, drawn.question
@@ -73,7 +78,9 @@ async def start_battle(
     except ImageRejected as exc:
         raise ArenaError(exc.message, exc.status) from exc
     prompt = check_prompt(prompt, state.limits)
-    models = await choose_models(session, state.queue, mode, requested, state.rng)
+    models = await choose_models(session, state.queue, mode, requested, state.rng,
+                                 rules=rules_from_settings(settings),
+                                 adaptive=settings.adaptive_sampling)
     await check_rate(state.limiter, "battle", visitor.id, ip_hash)
     # Early, to spare a refused request the screening; create_battle checks it again under
     # a lock, which is what makes the cap hold for concurrent requests.
@@ -94,6 +101,7 @@ async def start_battle(
         review=screening.review,
         language=screening.language,
         preset=preset or None,
+        refinement=refinement,
     )
 
 

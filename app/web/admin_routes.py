@@ -41,6 +41,7 @@ from app.admin.integrity import (
     IntegrityParams,
     excluded_votes,
     integrity_report,
+    ranking_robustness,
     set_votes_excluded,
 )
 from app.admin.moderation_queue import (
@@ -476,7 +477,8 @@ async def image(sha256: str, state: StateDep, admin: Staff):
 
 async def _integrity(session: SessionDep, days: int) -> dict[str, Any]:
     report = await integrity_report(session, IntegrityParams(since_days=days))
-    return {"report": report, "excluded": await excluded_votes(session), "days": days}
+    return {"report": report, "excluded": await excluded_votes(session), "days": days,
+            "robustness": await ranking_robustness(session)}
 
 
 @router.get("/integrity", response_class=HTMLResponse)
@@ -799,7 +801,8 @@ from app.admin.judge_runs import (  # noqa: E402
 async def judges_page(request: Request, session: SessionDep, admin: AdminOnly,
                       limit: Annotated[int, Query(ge=1, le=MAX_RUNS)] = 50, kind: str = ""):
     view = await judge_runs_view(session, limit, kind.strip() or None)
-    return _page(request, "admin/judges.html", admin, view=view, detail=None)
+    return _page(request, "admin/judges.html", admin, view=view, detail=None,
+                 agreement=await judge_agreement_view(session))
 
 
 @router.get("/judges/{run_id}", response_class=HTMLResponse)
@@ -807,7 +810,27 @@ async def judge_run_page(request: Request, run_id: str, session: SessionDep,
                          admin: AdminOnly):
     detail = await run_detail(session, run_id)
     view = await judge_runs_view(session)
-    return _page(request, "admin/judges.html", admin, view=view, detail=detail)
+    return _page(request, "admin/judges.html", admin, view=view, detail=detail,
+                 agreement=await judge_agreement_view(session))
+
+
+# Judge-human agreement (VLFeedback ratings vs decisive votes): app/admin/judge_agreement.py
+from app.admin.judge_agreement import (  # noqa: E402
+    JudgeAgreementView,
+    agreement_plot_svg,
+    judge_agreement_view,
+)
+
+
+@router.get("/judge-agreement.svg")
+async def judge_agreement_svg(session: SessionDep, admin: AdminOnly) -> Response:
+    svg = await agreement_plot_svg(await judge_agreement_view(session))
+    return Response(svg, media_type="image/svg+xml")
+
+
+@router.get("/api/judge-agreement", responses=STAFF_ERRORS)
+async def api_judge_agreement(session: SessionDep, admin: AdminOnly) -> JudgeAgreementView:
+    return await judge_agreement_view(session)
 
 
 @router.post("/judges/category-pass", response_class=HTMLResponse)

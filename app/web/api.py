@@ -93,6 +93,10 @@ async def create(
     preset: Annotated[str, Form(max_length=64, description=(
         "random-image: the arena draws the image and an example question (image and "
         "prompt are then not used); such battles are kept out of the ranking"))] = "",
+    refinement: Annotated[bool, Form(description=(
+        "anonymous only: a refinement battle, voted on after a refinement turn "
+        "(POST /api/battles/{id}/refinements); its vote counts in the refinement "
+        "category"))] = False,
 ) -> BattleOut:
     """Start a battle: anonymous (models drawn for you), side_by_side or direct (named)."""
     battle = await start_battle(
@@ -105,6 +109,7 @@ async def create(
         mode=mode,
         requested=[model_a, model_b] if mode == "side_by_side" else [model_a],
         preset=preset,
+        refinement=refinement,
     )
     return battle_out(await owned_battle(session, str(battle.id), visitor))
 
@@ -184,7 +189,7 @@ async def vote(
     """Vote once, after both answers have finished; the response reveals both names."""
     battle = await owned_battle(session, battle_id, visitor)
     await actions.vote(state, session, battle, visitor, body.winner, client_ip_hash(request))
-    return battle_out(await owned_battle(session, battle_id, visitor))
+    return battle_out(battle)  # cast_vote leaves it as written: no second read
 
 
 @router.post("/battles/{battle_id}/reasons",

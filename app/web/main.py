@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,13 +22,24 @@ from app.arena.registry import load_registry, sync_registry
 from app.config import REPO_ROOT, Settings, check_secrets, get_settings
 from app.db.session import make_engine, make_sessionmaker
 from app.moderation.from_settings import gate_from_settings
+from app.observability.metrics import RELAY_DROPPED, RELAY_LAG
 from app.queue import make_queue
+from app.queue.live_cache import LiveWorkersCache
 from app.storage.blobs import LocalBlobStore
-from app.web import admin_routes, api, leaderboard_routes, pages
+from app.web import (
+    admin_lifecycle_routes,
+    admin_routes,
+    api,
+    leaderboard_routes,
+    pages,
+    refinement_routes,
+)
+from app.web import metrics as web_metrics
 from app.web.apidocs import add_offline_docs
 from app.web.limits import BodySizeLimitMiddleware
 from app.web.outages import OUTAGE_MESSAGE, OUTAGE_TYPES, RETRY_AFTER_S, is_outage
 from app.web.proxy import SchemeSessionMiddleware, TrustedProxyMiddleware
+from app.web.relay import StreamRelay
 from app.web.state import ArenaState
 
 log = logging.getLogger("arena.web")
@@ -58,17 +70,24 @@ def build_limiter(settings: Settings) -> RateLimiter | None:
 
 def build_state(settings: Settings) -> ArenaState:
     engine = make_engine(settings.database_url)
+    queue = make_queue(
+        settings.redis_url,
+        prefix=settings.redis_prefix,
+        lease_ms=settings.lease_ms,
+        stream_maxlen=settings.stream_maxlen,
+        stream_ttl_s=settings.stream_ttl_s,
+        client_name=f"arena-web-{os.getpid()}",
+    )
+    if settings.live_workers_cache_s > 0:
+        queue = LiveWorkersCache(queue, settings.live_workers_cache_s)  # type: ignore[assignment]
     return ArenaState(
         settings=settings,
         engine=engine,
         sessionmaker=make_sessionmaker(engine),
-        queue=make_queue(
-            settings.redis_url,
-            prefix=settings.redis_prefix,
-            lease_ms=settings.lease_ms,
-            stream_maxlen=settings.stream_maxlen,
-            stream_ttl_s=settings.stream_ttl_s,
-        ),
+        queue=queue,
+        relay=StreamRelay(queue, block_ms=settings.relay_block_ms,
+                          buffer_events=settings.relay_buffer_events, on_lag=RELAY_LAG.observe,
+                          on_drop=RELAY_DROPPED.inc),
         blobs=LocalBlobStore(settings.blobs_path),
         ip_salt=settings.resolved_secret("ip_hash_salt"),
         limits=Limits(
@@ -117,6 +136,7 @@ def create_app(
             yield
         finally:
             await _stop(tasks)
+            await state.relay.close()
             await state.queue.close()
             if state.limiter is not None:
                 await state.limiter.close()
@@ -147,8 +167,12 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(Path(REPO_ROOT) / "static")), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(refinement_routes.api_router)
+    app.include_router(refinement_routes.page_router)
     app.include_router(leaderboard_routes.router)
     app.include_router(admin_routes.router)
+    app.include_router(admin_lifecycle_routes.router)
+    app.include_router(web_metrics.router)
 
     def _wants_json(request: Request) -> bool:
         return request.url.path.startswith(("/api/", "/admin/api/"))

@@ -98,12 +98,13 @@ async def create(
     model_a: Annotated[str, Form()] = "",
     model_b: Annotated[str, Form()] = "",
     preset: Annotated[str, Form()] = "",
+    refinement: Annotated[bool, Form()] = False,
 ):
     battle = await start_battle(
         state, session, visitor=visitor, ip_hash=client_ip_hash(request), upload=image,
         prompt=prompt, mode=mode,
         requested=[model_a, model_b] if mode == "side_by_side" else [model_a],
-        preset=preset,
+        preset=preset, refinement=refinement,
     )
     view = battle_view(await owned_battle(session, str(battle.id), visitor))
     response = _page(request, "_battle.html", battle=view)
@@ -143,7 +144,7 @@ async def vote(
 ):
     battle = await owned_battle(session, battle_id, visitor)
     await actions.vote(state, session, battle, visitor, winner, client_ip_hash(request))
-    view = battle_view(await owned_battle(session, battle_id, visitor))
+    view = battle_view(battle)  # cast_vote leaves it as written: no second read
     return _page(request, "_battle.html", battle=view)
 
 

@@ -125,6 +125,28 @@ class ReasonsPublic(Strict):
     comment: str | None
 
 
+Rating = Annotated[int | None, Field(default=None, ge=1, le=10, strict=True,
+                                    description="1-10, or null for no rating")]
+
+
+class RatingsIn(BaseModel):
+    """1-10 ratings of the latest turn's answers (optional per side, once each)."""
+
+    turn: int = Field(ge=0, description="The latest turn's index")
+    a: Rating = None
+    b: Rating = None
+
+
+class RefinementIn(BaseModel):
+    """Feedback on the latest answers: both models refine them (a refinement turn)."""
+
+    feedback: str = Field(max_length=100_000,
+                          description="Plain text; at most 2000 characters once trimmed")
+    rating_a: Rating = Field(default=None, description="Your 1-10 rating of answer A before "
+                             "the refinement (optional)")
+    rating_b: Rating = Field(default=None, description="The same for answer B")
+
+
 class SidePublic(Strict):
     """One side's answer as anyone may see it: nothing here can name or time its model."""
 
@@ -132,6 +154,9 @@ class SidePublic(Strict):
     text: str = Field(description="The answer, once it is done (empty before)")
     finish_reason: str | None
     error: str | None = Field(description="A generic message when the answer failed")
+    rating: int | None = Field(default=None, description="Your 1-10 rating of this answer, "
+                               "or null (a refinement turn's answers: after; the refined "
+                               "turn's: before)")
 
 
 class RevealedSide(SidePublic):
@@ -146,9 +171,14 @@ class RevealedSide(SidePublic):
     )
 
 
+TurnKind = Literal["question", "refinement"]
+
+
 class TurnPublic(Strict):
     index: int
-    prompt: str
+    prompt: str = Field(description="The question, or a refinement turn's feedback")
+    kind: TurnKind = "question"
+    refines: int | None = Field(default=None, description="The turn a refinement refines")
     a: SidePublic | None = None
     b: SidePublic | None = None
 
@@ -156,6 +186,8 @@ class TurnPublic(Strict):
 class RevealedTurn(Strict):
     index: int
     prompt: str
+    kind: TurnKind = "question"
+    refines: int | None = None
     a: RevealedSide | None = None
     b: RevealedSide | None = None
 
@@ -180,6 +212,10 @@ class _BattleCommon(Strict):
     can_give_reasons: bool = Field(default=False, description="Voted, no reasons given yet")
     preset: str | None = Field(default=None, description="The preset the battle was started "
                                "from (random-image), or null: kept out of the ranking")
+    refinement: bool = Field(default=False, description="A refinement battle: the vote "
+                             "comes after a refinement turn")
+    can_rate: bool = Field(default=False, description="The latest turn's answers can be "
+                           "rated 1-10 now")
     vote: VotePublic | None
 
 
@@ -220,6 +256,8 @@ class LeaderboardRow(Strict):
     ci_lower: float | None
     ci_upper: float | None
     votes: int
+    status: Literal["provisional", "listed", "retired"] | None = Field(
+        default=None, description="Lifecycle: provisional score, settled, or retired")
 
 
 class LeaderboardSnapshotInfo(Strict):
@@ -237,6 +275,11 @@ class LeaderboardSnapshotInfo(Strict):
     ci_method: str | None = None
     ci_level: float | None = None
     style_coefficients: dict[str, float | None] | None = None
+    reweighting: dict[str, Any] | None = Field(
+        default=None, description="How battles were weighted in the fit (pair frequency)")
+    ties: dict[str, Any] | None = Field(
+        default=None, description="How ties counted (half, ignore, grounded) and, grounded, "
+        "the usable-answer line's rating")
     plots: dict[str, str] = Field(description="plot name → SVG URL")
 
 

@@ -14,6 +14,7 @@ from app.config import Settings
 from app.moderation import ModerationGate
 from app.queue import JobQueue
 from app.storage.blobs import LocalBlobStore
+from app.web.relay import StreamRelay
 
 
 @dataclass
@@ -25,6 +26,7 @@ class ArenaState:
     blobs: LocalBlobStore
     ip_salt: str
     limits: Limits
+    relay: StreamRelay
     gate: ModerationGate | None = None
     limiter: RateLimiter | None = None
     rng: random.Random = field(default_factory=random.SystemRandom)

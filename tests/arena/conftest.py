@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.queue import WorkerInfo
+from app.queue.memory_queue import MemoryQueue
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -17,3 +23,33 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'arena.db'}"
     upgrade(url)
     return url
+
+
+@contextlib.asynccontextmanager
+async def seeded_sessionmaker(
+    db_url: str, models: Iterable[str], max_new_tokens: int
+) -> AsyncIterator[async_sessionmaker]:
+    """A sessionmaker on `db_url` whose registry has `models` (openai backend)."""
+    from app.db.models import ModelEntry
+    from app.db.session import make_engine, make_sessionmaker
+
+    engine = make_engine(db_url)
+    maker = make_sessionmaker(engine)
+    async with maker() as session:
+        for name in models:
+            if await session.get(ModelEntry, name) is None:
+                session.add(ModelEntry(name=name, backend="openai",
+                                       max_new_tokens=max_new_tokens))
+        await session.commit()
+    try:
+        yield maker
+    finally:
+        await engine.dispose()
+
+
+async def live_queue(*names: str) -> MemoryQueue:
+    """An in-process queue on which each of `names` has a live worker."""
+    queue = MemoryQueue()
+    for name in names:
+        await queue.heartbeat(WorkerInfo(worker_id=f"w-{name}", model=name), 600)
+    return queue

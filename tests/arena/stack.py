@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -10,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ from PIL import Image
 
 from app.config import REPO_ROOT
 from tests.conftest import free_port
+
+# How long `arena serve` may take to answer /healthz. Loading the moderation models (and
+# the tiny VLMs of the embedded workers) took over a minute on a loaded 2-core machine.
+START_TIMEOUT_S = 180
 
 
 @dataclass
@@ -48,7 +53,7 @@ class ArenaStack:
 
     def start_web(self, *extra: str) -> None:
         self._spawn("web", ["serve", "--port", str(self.port), *extra])
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.procs["web"].poll() is not None:
                 raise RuntimeError(f"web exited:\n{self.log('web')}")
@@ -142,13 +147,17 @@ def read_sse(
     raw: list[bytes] | None = None,
     timeout: float = 120,
     on_event: Callable[[SSEEvent], None] | None = None,
+    on_open: Callable[[], None] | None = None,
 ) -> list[SSEEvent]:
-    """Read an SSE stream until the `end` event (or `stop_after` events, then disconnect)."""
+    """Read an SSE stream until the `end` event (or `stop_after` events, then disconnect).
+    `on_open` runs once the response has started (the relay has loaded the battle)."""
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
     events: list[SSEEvent] = []
     deadline = time.monotonic() + timeout
     with client.stream("GET", path, headers=headers, timeout=timeout) as response:
         assert response.status_code == 200, response.read()
+        if on_open is not None:
+            on_open()
         current: dict[str, str] = {}
         for line in response.iter_lines():
             if raw is not None:
@@ -225,15 +234,35 @@ def services_stack(
 
 
 def assert_streams_match_answers(events: list[SSEEvent], sides: str = "ab") -> dict[str, str]:
-    """Each side ended with its final answer, and the deltas received (if the stream was
-    joined while the answer was still being written) add up to exactly that answer."""
+    """Each side was streamed: at least one delta came before its `done`, and the deltas
+    (after the last reset) add up to exactly the final answer. For a client connected
+    before the answers were written (see `frozen`); a snapshot alone does not pass."""
     texts = answers_from(events)
     for side in sides:
         final = texts["final"][side]  # type: ignore[index]
         assert final != ""
-        if side in texts["streamed"]:
-            assert texts["streamed"][side] == final  # type: ignore[index]
+        kinds = [e.data["type"] for e in events if e.event == side]
+        assert "delta" in kinds[: kinds.index("done")], f"side {side} got no delta: {kinds}"
+        assert texts["streamed"][side] == final  # type: ignore[index]
     return texts["final"]  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def frozen(stack: ArenaStack, names: list[str]) -> Iterator[Callable[[], None]]:
+    """Hold these worker processes (SIGSTOP) and give a `resume` (SIGCONT, for read_sse's
+    on_open): a battle created inside is generated only once its stream is open, so the
+    client is connected before generation starts. Resumed on exit whatever happens."""
+    for name in names:
+        stack.send_signal(name, signal.SIGSTOP)
+
+    def resume() -> None:
+        for name in names:
+            stack.send_signal(name, signal.SIGCONT)
+
+    try:
+        yield resume
+    finally:
+        resume()
 
 
 def db_query(db_url: str, fn: Callable[[Any], Any]) -> Any:

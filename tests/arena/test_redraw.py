@@ -16,10 +16,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.arena.rules import MAX_REDRAWS, redraw_refusal
 from app.db.admin_tables import AuditLog
-from app.db.models import Battle, Generation, ModelEntry, Turn, Visitor, utcnow
-from app.db.session import make_engine, make_sessionmaker
-from app.queue import WorkerInfo
-from app.queue.memory_queue import MemoryQueue
+from app.db.models import Battle, Generation, Turn, Visitor, utcnow
+from tests.arena.conftest import live_queue, seeded_sessionmaker
 from workers import job_store
 from workers.sweeper import sweep
 
@@ -28,22 +26,11 @@ MODELS = ("rd-alpha", "rd-beta", "rd-gamma")
 
 @pytest.fixture
 async def sm(db_url: str) -> AsyncIterator[async_sessionmaker]:
-    engine = make_engine(db_url)
-    maker = make_sessionmaker(engine)
-    async with maker() as session:
-        for name in MODELS:
-            if await session.get(ModelEntry, name) is None:
-                session.add(ModelEntry(name=name, backend="openai", max_new_tokens=17))
-        await session.commit()
-    yield maker
-    await engine.dispose()
+    async with seeded_sessionmaker(db_url, MODELS, max_new_tokens=17) as maker:
+        yield maker
 
 
-async def _queue(*names: str) -> MemoryQueue:
-    queue = MemoryQueue()
-    for name in names:
-        await queue.heartbeat(WorkerInfo(worker_id=f"w-{name}", model=name), 600)
-    return queue
+
 
 
 async def _battle(
@@ -104,7 +91,7 @@ def test_the_rule() -> None:
 
 
 async def test_two_workers_redraw_a_failed_side_once(sm: async_sessionmaker) -> None:
-    queue = await _queue(*MODELS)
+    queue = await live_queue(*MODELS)
     bid, gid = await _battle(sm)
 
     async def fail() -> object:
@@ -148,7 +135,7 @@ async def test_two_workers_redraw_a_failed_side_once(sm: async_sessionmaker) -> 
 
 @pytest.mark.parametrize("case", ["named", "follow-up", "no-model-left", "limit"])
 async def test_no_redraw_where_the_rules_refuse(sm: async_sessionmaker, case: str) -> None:
-    queue = await _queue(*(MODELS[:2] if case == "no-model-left" else MODELS))
+    queue = await live_queue(*(MODELS[:2] if case == "no-model-left" else MODELS))
     bid, gid = await _battle(
         sm,
         mode="side_by_side" if case == "named" else "anonymous",
@@ -176,7 +163,7 @@ def version_unchanged(battle: Battle) -> bool:
 
 
 async def test_the_sweeper_redraws_a_side_out_of_attempts(sm: async_sessionmaker) -> None:
-    queue = await _queue(*MODELS)
+    queue = await live_queue(*MODELS)
     bid, gid = await _battle(sm, age_s=60)  # its worker died on the last attempt
     report = await sweep(queue, sm, "rd-alpha", grace_s=10, max_attempts=3)
     assert report.redrawn == 1 and report.failed == 0

@@ -23,6 +23,7 @@ from tests.arena.stack import (
     consented_client,
     create_battle,
     db_query,
+    frozen,
     read_sse,
     services_stack,
 )
@@ -83,9 +84,11 @@ def test_an_unreachable_first_turn_side_is_redrawn_and_the_battle_voted(
     stack: ArenaStack, pg_url: str
 ) -> None:
     client = consented_client(stack.url)
-    battle = create_battle(client, prompt="What colour is the image?")
     raw: list[bytes] = []
-    events = read_sse(client, f"/api/battles/{battle['id']}/stream", raw=raw, timeout=180)
+    with frozen(stack, [f"w-{model}" for model in [*GOOD, BROKEN]]) as resume:
+        battle = create_battle(client, prompt="What colour is the image?")
+        events = read_sse(client, f"/api/battles/{battle['id']}/stream", raw=raw,
+                          timeout=180, on_open=resume)
     assert events[-1].event == "end" and events[-1].data == {"can_vote": True, "failed": False}
     # The failed side was reset (for the broken model's retry, then for the re-draw) and
     # then streamed the new model's answer; no error shown, the other side untouched.

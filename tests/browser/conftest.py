@@ -38,9 +38,11 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny_site(models_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The embedded arena (web and workers in one process) on the two tiny test models."""
+    """The embedded arena (web and workers in one process) on the two tiny test models.
+    One for the whole run (its start is most of a browser test's time): every page is a
+    new browser context, so a new visitor, and a test reads back only its own battles."""
     from tests.arena.stack import embedded_stack
 
     s = embedded_stack(models_file, tmp_path_factory.mktemp("tiny-site"))
@@ -50,3 +52,17 @@ def tiny_site(models_file: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         yield s
     finally:
         s.stop()
+
+
+def arena_page(browser: Any, url: str) -> tuple[Any, list[str]]:
+    """A new page on the arena with the terms accepted, and the list its script errors and
+    failed requests are collected into (Chromium's own favicon request is no request of
+    the page's and is not counted)."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(url + "/")
+    page.check("input[name=accept]")
+    page.click("#accept-terms")
+    return page, errors

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.arena.stack import ArenaStack, png_bytes
+from tests.browser.conftest import arena_page
 
 pytestmark = pytest.mark.browser
 KEYS = [
@@ -24,15 +25,7 @@ KEYS = [
 def test_keyboard_votes_and_timings(browser, tiny_site: ArenaStack, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     image = tmp_path / "blue.png"
     image.write_bytes(png_bytes((30, 60, 220), (96, 96)))
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
-    # Script errors, and failed requests of the page itself. (Chromium's own favicon
-    # request logs a "Failed to load resource" 404 that is no request of the page's.)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-    page.goto(tiny_site.url + "/")
-    page.check("input[name=accept]")
-    page.click("#accept-terms")
+    page, errors = arena_page(browser, tiny_site.url)
 
     for k, (key, label) in enumerate(KEYS):
         page.wait_for_selector("#new-battle")

@@ -182,11 +182,11 @@ def test_judge_serves_in_vllm(tmp_path: Path) -> None:
     probe = Path(__file__).resolve().parents[1] / "engines" / "vllm_probe.py"
     run = subprocess.run(
         [str(VLLM_PYTHON), str(probe), "--model", str(JUDGE), "--requests", str(requests),
-         "--options", json.dumps({"max_model_len": 512})],
+         "--options", json.dumps({"max_model_len": 512}), "--out", str(tmp_path / "events.jsonl")],
         capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
-    results = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    results = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     outputs = {r["name"]: "".join(r["deltas"]) for r in results if r["event"] == "result"}
     assert len(outputs) == len(chosen)
     for template in (BENCH, CATEGORY, TEACHER, REWARD):

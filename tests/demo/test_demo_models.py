@@ -106,11 +106,12 @@ def test_best_model_serves_in_vllm(tmp_path: Path) -> None:
     probe = Path(__file__).resolve().parents[1] / "engines" / "vllm_probe.py"
     run = subprocess.run(
         [str(VLLM_PYTHON), str(probe), "--model", str(DEMO / "shapes-large"),
-         "--requests", str(requests), "--options", json.dumps({"max_model_len": 256})],
+         "--requests", str(requests), "--options", json.dumps({"max_model_len": 256}),
+         "--out", str(tmp_path / "events.jsonl")],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
-    results = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    results = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     answers = {r["name"]: "".join(r["deltas"]) for r in results if r["event"] == "result"}
     assert len(answers) == len(items)
     right = sum(

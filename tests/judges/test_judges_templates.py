@@ -31,7 +31,7 @@ from app.judges import (
 )
 from app.judges.templates import TEMPLATE_DIR, load_file, parse_ref, template_from_dict
 
-SHIPPED = ["answer@1", "bench-pairwise@1", "category@1", "fire-teacher@1",
+SHIPPED = ["answer@1", "bench-pairwise@1", "category@1", "fire-student@1", "fire-teacher@1",
            "vlfeedback-ratings@1", "vlrewardbench-pairwise@1"]
 IMAGE = ImageInput.from_bytes(b"\x89PNG fake image bytes")
 
@@ -41,6 +41,8 @@ INPUTS: dict[str, dict[str, Any]] = {
                          "answer_a": "There are 3.", "answer_b": "Two red circles."},
     "category@1": {"criterion": "Does the prompt ask to read text in the image?",
                    "prompt": "How many red circles?", "image": IMAGE},
+    "fire-student@1": {"image": IMAGE, "question": "How many red circles?",
+                       "history": ["There are 3.", "Count only the red ones."]},
     "fire-teacher@1": {"image": IMAGE, "question": "How many red circles?",
                        "ground_truth": "2", "answer": "There are 3."},
     "vlfeedback-ratings@1": {"image": IMAGE, "question": "How many red circles?",
@@ -52,6 +54,7 @@ OUTPUTS: dict[str, tuple[str, type]] = {
     "answer@1": ("  There are two red circles.\n", Answer),
     "bench-pairwise@1": ("My answer: two.\nB is right. My final verdict: [[B>>A]]", Verdict),
     "category@1": ("<decision>no</decision>", Decision),
+    "fire-student@1": ("There are two red circles.", Answer),
     "fire-teacher@1": ("Score: 3\nFeedback: Count only the red ones.", TeacherReply),
     "vlfeedback-ratings@1": ("\n".join(
         line for aspect in ASPECTS for line in
@@ -80,8 +83,9 @@ def test_every_template_renders_in_both_forms(ref: str, form: str) -> None:
     assert not text.startswith("\n") and not text.endswith("\n")
 
 
-# answer@1 is not a judge prompt: it is the visitor's question itself in both forms.
-@pytest.mark.parametrize("ref", [r for r in SHIPPED if r != "answer@1"])
+# answer@1 and fire-student@1 are not judge prompts: the visitor's question itself (and the
+# dialogue so far) in both forms.
+@pytest.mark.parametrize("ref", [r for r in SHIPPED if r not in ("answer@1", "fire-student@1")])
 def test_short_form_is_terse(ref: str) -> None:
     template = load_template(ref)
     full = render(template, INPUTS[ref], "full")
@@ -252,3 +256,20 @@ def test_registry_from_directories_versions_and_file_names(tmp_path: Path) -> No
     (tmp_path / "broken@1.yaml").write_text("name: [unclosed")
     with pytest.raises(TemplateError, match="not valid YAML"):
         load_file(tmp_path / "broken@1.yaml")
+
+
+def test_turns_continue_the_conversation_after_the_prompt() -> None:
+    """fire-student@1: the history renders as the student's answers and the replies to
+    them, alternating; an odd, empty-item or non-list history is refused."""
+    template = load_template("fire-student@1")
+    prompt = render(template, INPUTS["fire-student@1"], "short")
+    assert [(m.role, m.content) for m in prompt.messages] == [
+        ("user", "How many red circles?"), ("assistant", "There are 3."),
+        ("user", "Count only the red ones.")]
+    chat = prompt.chat_messages(["data:image/png;base64,AA"])
+    assert [isinstance(m["content"], list) for m in chat] == [True, False, False]
+    assert [m.role for m in render(template, {"image": IMAGE, "question": "Q?"}).messages] \
+        == ["user"]
+    for bad in (["one"], ["a", ""], "ab", [1, 2]):
+        with pytest.raises(TemplateInputError):
+            render(template, {"image": IMAGE, "question": "Q?", "history": bad})

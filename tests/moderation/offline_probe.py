@@ -63,4 +63,5 @@ async def main() -> None:
     )
 
 
-asyncio.run(main())
+if __name__ == "__main__":  # imported by tests/release/release_probe.py for its guard
+    asyncio.run(main())
