@@ -96,6 +96,8 @@ step "5/6 this project (base dependencies only, editable) + openai + datasets"
 step "6/6 check"
 "$PY" - <<EOF || fail "the environment does not import as expected"
 import torch, torchvision, vllm, openai, workers.engines.base  # noqa: F401
+from app.leaderboard.style_store import style_to_store
+style_to_store("Alice Smith lives on Main Street.")  # a worker stores this with each answer
 assert torch.__version__.split("+")[0] == "$TORCH_VERSION", torch.__version__
 assert torchvision.__version__.split("+")[0] == "$TORCHVISION_VERSION", torchvision.__version__
 print("torch", torch.__version__, "| torchvision", torchvision.__version__,

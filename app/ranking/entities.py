@@ -13,7 +13,7 @@ What it finds, and nothing else:
 - **IDs**: a number after an ID word (ID, passport, licence, account, member, ...).
 
 No places, organisations or products: no NER model can be installed here (spaCy's models
-are downloads). ``faker`` comes with the ``moderation`` extra.
+are downloads). ``faker`` is a base dependency: every worker stores these counts with an answer.
 """
 
 from __future__ import annotations

@@ -183,28 +183,37 @@ def test_follow_up_turn_gets_whole_conversation(stack: ArenaStack, pg_url: str) 
 
 def test_reload_mid_stream_resumes_without_losing_or_repeating(stack: ArenaStack) -> None:
     client = consented_client(stack.url)
-    battle = create_battle(client)
-    path = f"/api/battles/{battle['id']}/stream"
-    # Hold the workers the moment the second event arrives, so that the answers are still
-    # being written when the page reconnects: the resumed stream must carry the rest of
-    # the deltas, not a snapshot.
+    # The workers wait until the stream is open (else a tiny model can finish its answer
+    # before the first event is read), and are held again the moment the second event
+    # arrives, so that the answers are still being written when the page reconnects: the
+    # resumed stream must carry the rest of the deltas, not a snapshot.
     workers = [f"w-{m}-1" for m in MODELS]
+
+    def signal_workers(sig: signal.Signals) -> None:
+        for name in workers:
+            stack.send_signal(name, sig)
 
     def freeze(ev: SSEEvent) -> None:
         if ev.event in ("a", "b") and len(seen) == 1:
-            for name in workers:
-                stack.send_signal(name, signal.SIGSTOP)
+            signal_workers(signal.SIGSTOP)
         seen.append(ev)
 
     seen: list[SSEEvent] = []
-    first = read_sse(client, path, stop_after=2, on_event=freeze)
+    signal_workers(signal.SIGSTOP)
+    try:
+        battle = create_battle(client)
+        path = f"/api/battles/{battle['id']}/stream"
+        first = read_sse(client, path, stop_after=2, on_event=freeze,
+                         on_open=lambda: signal_workers(signal.SIGCONT))
+    except BaseException:
+        signal_workers(signal.SIGCONT)
+        raise
     try:
         view = client.get(f"/api/battles/{battle['id']}").json()
         unfinished = [view["turns"][0][s]["status"] in ("queued", "running") for s in "ab"]
         assert unfinished == [True, True], view
     finally:
-        resume = threading.Timer(
-            0.5, lambda: [stack.send_signal(n, signal.SIGCONT) for n in workers])
+        resume = threading.Timer(0.5, signal_workers, args=(signal.SIGCONT,))
         resume.start()
     rest = read_sse(client, path, last_event_id=first[-1].id)
     resume.join()
