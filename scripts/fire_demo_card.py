@@ -129,6 +129,7 @@ def main() -> None:
         f"{'stage 1' if st.get('init') else '`' + st['base'] + '`'}"
         for n, st in enumerate(evals[STUDENT].get("stages", [evals[STUDENT]["recipe"]]), 1))
     n_items = o[(STUDENT, "teacher")]["dialogues"]
+    teacher = reports[(STUDENT, "teacher")]["teacher"]
     table = free_table(reports)
     card = f"""# {STUDENT}
 
@@ -151,7 +152,7 @@ reason to change an answer). The conversation is rendered by the student templat
 ## FIRE with the demo teacher
 
 `arena fire run` on the real stack (PostgreSQL, Redis, one worker process per model), the
-teacher `shapes-judge` (fire-teacher@1, short form), {n_items} held-out demo items (the same
+teacher `{teacher}` (fire-teacher@1, short form), {n_items} held-out demo items (the same
 items for every row), tau 8, N 3, greedy decoding. Metrics {METRICS_VERSION} (our
 reconstructed definitions: README, "FIRE").
 

@@ -43,6 +43,7 @@ from app.demo.judge_data import (  # noqa: E402
     TEACHER,
     TEMPLATES,
     JudgeItem,
+    degenerate_teacher_items,
     make_items,
 )
 from app.demo.judge_data import held_out_items as card_items  # noqa: E402
@@ -213,14 +214,18 @@ def prefer_first(item: JudgeItem) -> JudgeItem:
 
 
 def encode(processor, recipe: JudgeRecipe, per_template: dict[str, int],
-           bias: str | None = None):
-    """Training groups (template x with/without image) and the scenes' pixels and probes."""
+           bias: str | None = None, degenerate: int = 0):
+    """Training groups (template x with/without image) and the scenes' pixels and probes;
+    `degenerate` teacher items whose answer claims nothing join the teacher's group."""
     groups: dict[tuple[str, bool], list[JudgeItem]] = {}
     for template, count in per_template.items():
         for item in make_items(template, TRAIN_SEEDS, count, seed=2):
             if bias == "first":
                 item = prefer_first(item)
             groups.setdefault((template, item.scene_seed is not None), []).append(item)
+    if degenerate:
+        groups.setdefault((TEACHER, True), []).extend(
+            degenerate_teacher_items(TRAIN_SEEDS, degenerate, seed=2))
     seeds = sorted({i.scene_seed for g in groups.values() for i in g if i.scene_seed is not None})
     index = {s: n for n, s in enumerate(seeds)}
     pixels = []
@@ -363,14 +368,20 @@ def held_out_items(per_template: dict[str, int], seed: int | None = None):
     return {t: make_items(t, JUDGE_HELD_OUT_SEEDS, n, seed=seed) for t, n in per_template.items()}
 
 
+DEGENERATE_EVAL_ITEMS = 200
+
+
 def evaluate_model(model, processor, demo_dir: Path | None,
                    per_template: dict[str, int] = EVAL_ITEMS, demo_answers: int = 150) -> dict:
     """Held-out scores per template; with `demo_dir`, also bench-pairwise on the five demo
-    answer models' own answers."""
+    answer models' own answers; and the teacher on answers that claim nothing."""
     def run(items, seeds):
         return generate(model, processor, items, seeds)
 
     report = measure(run, held_out_items(per_template), JUDGE_HELD_OUT_SEEDS)
+    degenerate = degenerate_teacher_items(JUDGE_HELD_OUT_SEEDS, DEGENERATE_EVAL_ITEMS, seed=5)
+    report["degenerate_teacher"] = measure(run, {TEACHER: degenerate},
+                                           JUDGE_HELD_OUT_SEEDS)[TEACHER]
     if demo_dir is not None and demo_answers:
         from scripts.judge_card import ANSWER_MODELS
 
@@ -422,6 +433,8 @@ def main() -> None:
                         help="scale the held-out items of the card")
     parser.add_argument("--demo-answers", type=int, default=150,
                         help="held-out questions answered by the demo models (0: none)")
+    parser.add_argument("--degenerate", type=int, default=0,
+                        help="add N teacher items whose answer claims nothing (score 2)")
     parser.add_argument("--note", default=None,
                         help="the card's opening paragraph for a variant (default: made "
                              "from the options)")
@@ -437,6 +450,13 @@ def main() -> None:
     variant = variant_note(args)
     from scripts.judge_card import write_card
 
+    def with_degenerate(note: str, report: dict) -> str:
+        entry = report["degenerate_teacher"]
+        return note + (f"On {entry['items']} held-out fire-teacher items whose answer claims "
+                       f"nothing (`degenerate_teacher_items`) it scores {entry['agreement']:.0%} "
+                       f"as the checker does (score below tau), exact score "
+                       f"{entry['exact']:.0%}.\n\n")
+
     if args.eval_only:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -444,7 +464,7 @@ def main() -> None:
         model = AutoModelForImageTextToText.from_pretrained(out).eval()
         report = evaluate_model(model, processor, args.out, eval_items, args.demo_answers)
         train_s = json.loads((out / "eval.json").read_text())["train_seconds"]
-        write_card(out, recipe, model, report, train_s, variant)
+        write_card(out, recipe, model, report, train_s, with_degenerate(variant, report))
         return
     started = time.monotonic()
     if args.init is not None:
@@ -455,7 +475,7 @@ def main() -> None:
         tokenizer = build_tokenizer(judge_vocabulary_texts(), vocab_size=recipe.spec.vocab_size)
         processor = build_processor(tokenizer, recipe.spec)
     per_template = {t: int(n * args.scale) for t, n in TRAIN_ITEMS.items()}
-    groups, scenes = encode(processor, recipe, per_template, args.bias)
+    groups, scenes = encode(processor, recipe, per_template, args.bias, args.degenerate)
     for template in TEMPLATES:
         check_against_processor(processor, make_items(template, TRAIN_SEEDS, 1, seed=9)[0],
                                 recipe.spec.image_tokens)
@@ -469,8 +489,10 @@ def main() -> None:
     print(f"trained in {train_s:.0f} s", flush=True)
     save_llava(model, processor, out)
     report = evaluate_model(model, processor, args.out, eval_items, args.demo_answers)
-    write_card(out, recipe, model, report, train_s, variant)
+    write_card(out, recipe, model, report, train_s, with_degenerate(variant, report))
     for template, entry in report.items():
+        if "parse_rate" not in entry:
+            continue
         control = entry.get("image_control", {}).get("agreement")
         print(f"{template}: parse {entry['parse_rate']:.0%} agreement {entry['agreement']:.0%}"
               f" image control {control}", flush=True)

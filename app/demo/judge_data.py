@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.demo.categories import TRUTH, Category, load_categories
-from app.demo.judge_answers import Grade, Level, answer_key, answer_with, own_answer
+from app.demo.judge_answers import Grade, Level, answer_key, answer_with, grade, own_answer
 from app.demo.questions import Question, make_question, reference_answer
 from app.demo.shapes import random_scene
 
@@ -225,6 +225,40 @@ def _teacher_item(seed: int, rng: random.Random) -> JudgeItem | None:
                      "ground_truth": truth_text, "answer": answer}, seed, target,
                      {"score": teacher_score(g), "correct": g.correct, "mistake": g.mistake,
                       "level": g.level})
+
+
+# What an untrained student says when asked again without knowing what to fix: words of
+# the shapes world that claim nothing (answer_key: "none"). A teacher that has only seen
+# well-formed answers scores these as right, which inflates FIRE's teacher-scored metrics
+# (README, FIRE: base RR 76% after "Try again." before shapes-fire-teacher).
+DEGENERATE_ANSWERS = (
+    "The shape.", "A shape.", "Shape.", "There is a shape.", "It is the shape.",
+    "The shape is there.", "It is.", "The picture.", "There are shapes.", "Look at the shape.",
+    "The shape is the shape.", "It is a shape.", "The shapes.", "There is the shape.",
+    "There is one shape.",
+)
+
+
+def degenerate_teacher_items(seeds: range, count: int, seed: int) -> list[JudgeItem]:
+    """Teacher items whose answer claims nothing (DEGENERATE_ANSWERS): the checker grades
+    them wrong ("other"), so the target is score 2 and "That does not answer the question"."""
+    rng = random.Random(f"{TEACHER}:degenerate:{seed}")
+    out: list[JudgeItem] = []
+    while len(out) < count:
+        scene_seed = rng.choice(seeds)
+        scene = random_scene(scene_seed)
+        question = make_question(scene, rng)
+        answer = rng.choice(DEGENERATE_ANSWERS)
+        g = grade(question, scene, answer)
+        if answer_key(question, answer) != "none" or g.correct:
+            continue
+        truth_text = reference_answer(question, scene)
+        target = teacher_target(g, "none", answer_key(question, truth_text))
+        out.append(JudgeItem(TEACHER, question.kind, {"question": question.text,
+                             "ground_truth": truth_text, "answer": answer}, scene_seed,
+                             target, {"score": teacher_score(g), "correct": False,
+                                      "mistake": g.mistake, "level": g.level}))
+    return out
 
 
 def _category_item(category: Category, seed: int, rng: random.Random) -> JudgeItem | None:
