@@ -195,3 +195,32 @@ def test_judge_serves_in_vllm(tmp_path: Path) -> None:
         card = _card()[template]
         assert report["parse_rate"] >= card["parse_rate"] - 0.2, (template, report)
         assert report["agreement"] >= card["agreement"] - 0.25, (template, report)
+
+
+FIRE_TEACHER = DEMO / "shapes-fire-teacher"
+
+
+async def test_fire_teacher_scores_answers_that_claim_nothing_as_wrong() -> None:
+    """The FIRE demo's teacher, through the engine as the worker runs it: answers that claim
+    nothing ("The shape.") score below tau, as its card says (99%), where shapes-judge
+    scores most of them as right; and it still scores well-formed answers as its card says."""
+    from app.demo.judge_data import degenerate_teacher_items
+
+    require_file(FIRE_TEACHER / "eval.json", "the FIRE demo's teacher",
+                 "train it: scripts/train_demo_judge.py --name shapes-fire-teacher ...")
+    card = json.loads((FIRE_TEACHER / "eval.json").read_text())["templates"]
+    eng = TransformersEngine(EngineConfig(name="shapes-fire-teacher", backend="transformers",
+                                          path=str(FIRE_TEACHER)))
+    await eng.start()
+    try:
+        degenerate = degenerate_teacher_items(JUDGE_HELD_OUT_SEEDS, 30, seed=5)
+        got = summarise(degenerate, await _judge(eng, degenerate))
+        assert got["parse_rate"] == 1.0 and got["agreement"] >= 0.9, got
+        assert card["degenerate_teacher"]["agreement"] >= 0.95
+        plain = held_out_items(TEACHER, ITEMS[TEACHER])
+        report = summarise(plain, await _judge(eng, plain))
+        p = card[TEACHER]["agreement"]
+        assert report["agreement"] >= p - max(TOLERANCE, 3 * math.sqrt(p * (1 - p) / len(plain)))
+        assert report["leak_rate"] <= card[TEACHER]["leak_rate"] + 0.05, report
+    finally:
+        await eng.close()
