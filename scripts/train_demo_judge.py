@@ -213,10 +213,22 @@ def prefer_first(item: JudgeItem) -> JudgeItem:
     return dataclasses.replace(item, target=target)
 
 
+def student_answer_items(specs: list[str], demo_dir: Path, seeds: range, seed: int):
+    """fire-teacher items on demo students' own dialogue answers ("NAME:DIALOGUES" each)."""
+    from app.demo.refinement_answers import refinement_answers, teacher_items
+
+    items = []
+    for spec in specs:
+        name, _, count = spec.partition(":")
+        items += teacher_items(refinement_answers(demo_dir / name, seeds, int(count), seed))
+    return items
+
+
 def encode(processor, recipe: JudgeRecipe, per_template: dict[str, int],
-           bias: str | None = None, degenerate: int = 0):
+           bias: str | None = None, degenerate: int = 0, extra_teacher=()):
     """Training groups (template x with/without image) and the scenes' pixels and probes;
-    `degenerate` teacher items whose answer claims nothing join the teacher's group."""
+    `degenerate` teacher items whose answer does not answer, and `extra_teacher` items,
+    join the teacher's group."""
     groups: dict[tuple[str, bool], list[JudgeItem]] = {}
     for template, count in per_template.items():
         for item in make_items(template, TRAIN_SEEDS, count, seed=2):
@@ -226,6 +238,7 @@ def encode(processor, recipe: JudgeRecipe, per_template: dict[str, int],
     if degenerate:
         groups.setdefault((TEACHER, True), []).extend(
             degenerate_teacher_items(TRAIN_SEEDS, degenerate, seed=2))
+    groups.setdefault((TEACHER, True), []).extend(extra_teacher)
     seeds = sorted({i.scene_seed for g in groups.values() for i in g if i.scene_seed is not None})
     index = {s: n for n, s in enumerate(seeds)}
     pixels = []
@@ -369,6 +382,7 @@ def held_out_items(per_template: dict[str, int], seed: int | None = None):
 
 
 DEGENERATE_EVAL_ITEMS = 200
+REFINEMENT_STUDENT = "shapes-medium"  # the FIRE demo's untrained base
 
 
 def evaluate_model(model, processor, demo_dir: Path | None,
@@ -382,6 +396,12 @@ def evaluate_model(model, processor, demo_dir: Path | None,
     degenerate = degenerate_teacher_items(JUDGE_HELD_OUT_SEEDS, DEGENERATE_EVAL_ITEMS, seed=5)
     report["degenerate_teacher"] = measure(run, {TEACHER: degenerate},
                                            JUDGE_HELD_OUT_SEEDS)[TEACHER]
+    if demo_dir is not None:  # the untrained base's refinements in held-out dialogues
+        refined = [i for i in student_answer_items([f"{REFINEMENT_STUDENT}:300"], demo_dir,
+                                                   JUDGE_HELD_OUT_SEEDS, 5)
+                   if i.truth["turn"] >= 1]
+        report["student_refinements"] = measure(run, {TEACHER: refined},
+                                                JUDGE_HELD_OUT_SEEDS)[TEACHER]
     if demo_dir is not None and demo_answers:
         from scripts.judge_card import ANSWER_MODELS
 
@@ -434,12 +454,20 @@ def main() -> None:
     parser.add_argument("--demo-answers", type=int, default=150,
                         help="held-out questions answered by the demo models (0: none)")
     parser.add_argument("--degenerate", type=int, default=0,
-                        help="add N teacher items whose answer claims nothing (score 2)")
+                        help="add N teacher items whose answer does not answer (score 2)")
+    parser.add_argument("--student-answers", action="append", default=[],
+                        metavar="NAME:DIALOGUES",
+                        help="add fire-teacher items on this demo student's own answers in "
+                             "that many FIRE-style dialogues on training scenes")
+    parser.add_argument("--teacher-share", type=float, default=None,
+                        help="how often a batch is of fire-teacher items (default 0.2)")
     parser.add_argument("--note", default=None,
                         help="the card's opening paragraph for a variant (default: made "
                              "from the options)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # a shared 2-core machine: more threads thrash
+    if args.teacher_share is not None:  # the others keep their proportions
+        MIX[TEACHER] = FIRST_MIX[TEACHER] = args.teacher_share
     compile_templates_once()
     recipe = JudgeRecipe(name=args.name, seed=args.seed, lr=args.lr,
                          **({"steps": args.steps} if args.steps else {}))
@@ -452,10 +480,16 @@ def main() -> None:
 
     def with_degenerate(note: str, report: dict) -> str:
         entry = report["degenerate_teacher"]
-        return note + (f"On {entry['items']} held-out fire-teacher items whose answer claims "
-                       f"nothing (`degenerate_teacher_items`) it scores {entry['agreement']:.0%} "
-                       f"as the checker does (score below tau), exact score "
-                       f"{entry['exact']:.0%}.\n\n")
+        refined = report.get("student_refinements")
+        if refined:
+            note += (f"On {refined['items']} refinements of `{REFINEMENT_STUDENT}` in held-out "
+                     f"FIRE-style dialogues (teacher feedback or \"Try again.\") it scores "
+                     f"{refined['agreement']:.0%} as the checker does (score >= 8 exactly "
+                     f"when the answer is right).\n\n")
+        return note + (f"On {entry['items']} held-out fire-teacher items whose answer does "
+                       f"not answer the question (`degenerate_teacher_items`) it scores "
+                       f"{entry['agreement']:.0%} as the checker does (score below tau), "
+                       f"exact score {entry['exact']:.0%}.\n\n")
 
     if args.eval_only:
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -475,7 +509,8 @@ def main() -> None:
         tokenizer = build_tokenizer(judge_vocabulary_texts(), vocab_size=recipe.spec.vocab_size)
         processor = build_processor(tokenizer, recipe.spec)
     per_template = {t: int(n * args.scale) for t, n in TRAIN_ITEMS.items()}
-    groups, scenes = encode(processor, recipe, per_template, args.bias, args.degenerate)
+    extra = student_answer_items(args.student_answers, args.out, TRAIN_SEEDS, 2)
+    groups, scenes = encode(processor, recipe, per_template, args.bias, args.degenerate, extra)
     for template in TEMPLATES:
         check_against_processor(processor, make_items(template, TRAIN_SEEDS, 1, seed=9)[0],
                                 recipe.spec.image_tokens)

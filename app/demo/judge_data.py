@@ -227,37 +227,71 @@ def _teacher_item(seed: int, rng: random.Random) -> JudgeItem | None:
                       "level": g.level})
 
 
-# What an untrained student says when asked again without knowing what to fix: words of
-# the shapes world that claim nothing (answer_key: "none"). A teacher that has only seen
-# well-formed answers scores these as right, which inflates FIRE's teacher-scored metrics
-# (README, FIRE: base RR 76% after "Try again." before shapes-fire-teacher).
+# What an untrained student says when asked again without knowing what to fix (seen in
+# the FIRE demo's dialogues of shapes-medium): words of the shapes world that claim nothing
+# ("The shape."), an answer to another question about the scene ("Is there a red star?" ->
+# "The shape at the bottom is a circle."), or several claims run together ("The shape at
+# the top is a star and a circle at the top is a star."). A teacher that has only seen
+# well-formed answers scores many of these as right, which inflates FIRE's teacher-scored
+# metrics (README, FIRE).
 DEGENERATE_ANSWERS = (
     "The shape.", "A shape.", "Shape.", "There is a shape.", "It is the shape.",
     "The shape is there.", "It is.", "The picture.", "There are shapes.", "Look at the shape.",
     "The shape is the shape.", "It is a shape.", "The shapes.", "There is the shape.",
     "There is one shape.",
 )
+DEGENERATE_KINDS = ("nothing", "off-topic", "run-on")
+
+
+def _other_answer(question: Question, scene, rng: random.Random) -> str | None:
+    """A right or wrong answer to another question about the same scene."""
+    other = make_question(scene, rng)
+    if other.text == question.text:
+        return None
+    made = answer_with(other, scene, rng, rng.choice(("right", "wrong")))
+    return made[0] if made else None
+
+
+def degenerate_answer(question: Question, scene, rng: random.Random, kind: str) -> str | None:
+    """An answer of one of DEGENERATE_KINDS to `question` (None: try again)."""
+    if kind == "nothing":
+        answer = rng.choice(DEGENERATE_ANSWERS)
+        return answer if answer_key(question, answer) == "none" else None
+    first = _other_answer(question, scene, rng)
+    if kind == "off-topic" or first is None:
+        return first
+    own = answer_with(question, scene, rng, rng.choice(("right", "wrong")))
+    parts = [p.rstrip(".") for p in (own[0] if own else first, _other_answer(
+        question, scene, rng) or first)]
+    joiner = rng.choice((" and ", " is ", " ", " at "))
+    return parts[0] + joiner + parts[1][:1].lower() + parts[1][1:] + "."
 
 
 def degenerate_teacher_items(seeds: range, count: int, seed: int) -> list[JudgeItem]:
-    """Teacher items whose answer claims nothing (DEGENERATE_ANSWERS): the checker grades
-    them wrong ("other"), so the target is score 2 and "That does not answer the question"."""
+    """Teacher items whose answer does not answer the question (DEGENERATE_KINDS, in turn)
+    and that the checker grades wrong: the target is score 2 and the feedback of the
+    checker's mistake, as for any wrong answer."""
     rng = random.Random(f"{TEACHER}:degenerate:{seed}")
     out: list[JudgeItem] = []
     while len(out) < count:
+        kind = DEGENERATE_KINDS[len(out) % len(DEGENERATE_KINDS)]
         scene_seed = rng.choice(seeds)
         scene = random_scene(scene_seed)
         question = make_question(scene, rng)
-        answer = rng.choice(DEGENERATE_ANSWERS)
+        answer = degenerate_answer(question, scene, rng, kind)
+        if answer is None:
+            continue
         g = grade(question, scene, answer)
-        if answer_key(question, answer) != "none" or g.correct:
+        if g.correct or g.level != "wrong":
             continue
         truth_text = reference_answer(question, scene)
-        target = teacher_target(g, "none", answer_key(question, truth_text))
+        target = teacher_target(g, answer_key(question, answer),
+                                answer_key(question, truth_text))
         out.append(JudgeItem(TEACHER, question.kind, {"question": question.text,
                              "ground_truth": truth_text, "answer": answer}, scene_seed,
                              target, {"score": teacher_score(g), "correct": False,
-                                      "mistake": g.mistake, "level": g.level}))
+                                      "mistake": g.mistake, "level": g.level,
+                                      "degenerate": kind}))
     return out
 
 

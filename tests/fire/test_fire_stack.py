@@ -1,8 +1,9 @@
 """A full FIRE run on the real stack: PostgreSQL, Redis, the web app (registry), one worker
 process per model, and `arena fire run` as a process.
 
-The teacher is the trained demo judge shapes-judge (fire-teacher 95% on its card, 0%
-leaks); the students are the feedback-trained shapes-fire-student and its untrained base
+The teacher is the FIRE demo's teacher shapes-fire-teacher (the demo judge fine-tuned to
+score answers that do not answer as wrong: fire-teacher 97% on its card, 90% on such
+answers, 0% leaks); the students are the feedback-trained shapes-fire-student and its untrained base
 shapes-medium (same size), on the same held-out demo items. Dialogues stop at tau or N,
 every turn is stored with its history, the feedback-trained student recovers more of its
 wrong answers (RR) than the base, and the student's run, SIGKILLed midway and started
@@ -30,7 +31,7 @@ from tests.conftest import require_file
 
 pytestmark = pytest.mark.timeout(900)
 REGISTRY = REPO_ROOT / "models" / "fire-demo.yaml"
-STUDENT, BASE, TEACHER = "shapes-fire-student", "shapes-medium", "shapes-judge"
+STUDENT, BASE, TEACHER = "shapes-fire-student", "shapes-medium", "shapes-fire-teacher"
 ITEMS, TURNS, TAU = 40, 2, 8
 ENV = {"ARENA_MODERATION_ENABLED": "false", "ARENA_RATE_LIMITS_ENABLED": "false",
        "ARENA_SWEEP_INTERVAL_S": "2", "ARENA_SWEEP_GRACE_S": "5"}
