@@ -200,27 +200,42 @@ def test_judge_serves_in_vllm(tmp_path: Path) -> None:
 FIRE_TEACHER = DEMO / "shapes-fire-teacher"
 
 
-async def test_fire_teacher_scores_answers_that_claim_nothing_as_wrong() -> None:
-    """The FIRE demo's teacher, through the engine as the worker runs it: answers that claim
-    nothing ("The shape.") score below tau, as its card says (99%), where shapes-judge
-    scores most of them as right; and it still scores well-formed answers as its card says."""
+async def test_fire_teacher_scores_what_refining_students_say_as_its_card_says() -> None:
+    """The FIRE demo's teacher, through the engine as the worker runs it, on the card's own
+    first items: answers that do not answer the question and the untrained base's
+    refinements in held-out dialogues, where shapes-judge mostly scored them as right (its
+    card: 54.5% and 73%). The engine reproduces the card item by item, and the card's
+    rates are far above shapes-judge's; well-formed answers are scored as before."""
     from app.demo.judge_data import degenerate_teacher_items
+    from scripts.train_demo_judge import (
+        DEGENERATE_EVAL_ITEMS,
+        REFINEMENT_STUDENT,
+        student_answer_items,
+    )
 
     require_file(FIRE_TEACHER / "eval.json", "the FIRE demo's teacher",
                  "train it: scripts/train_demo_judge.py --name shapes-fire-teacher ...")
     card = json.loads((FIRE_TEACHER / "eval.json").read_text())["templates"]
+    assert card["degenerate_teacher"]["agreement"] >= 0.8
+    assert card["student_refinements"]["agreement"] >= 0.9
+    n = 30
+    refined = [i for i in student_answer_items([f"{REFINEMENT_STUDENT}:300"], DEMO,
+                                               JUDGE_HELD_OUT_SEEDS, 5) if i.truth["turn"] >= 1]
+    sets = {"degenerate_teacher": degenerate_teacher_items(
+                JUDGE_HELD_OUT_SEEDS, DEGENERATE_EVAL_ITEMS, seed=5)[:n],
+            "student_refinements": refined[:n],
+            TEACHER: held_out_items(TEACHER, ITEMS[TEACHER])}
     eng = TransformersEngine(EngineConfig(name="shapes-fire-teacher", backend="transformers",
                                           path=str(FIRE_TEACHER)))
     await eng.start()
     try:
-        degenerate = degenerate_teacher_items(JUDGE_HELD_OUT_SEEDS, 30, seed=5)
-        got = summarise(degenerate, await _judge(eng, degenerate))
-        assert got["parse_rate"] == 1.0 and got["agreement"] >= 0.9, got
-        assert card["degenerate_teacher"]["agreement"] >= 0.95
-        plain = held_out_items(TEACHER, ITEMS[TEACHER])
-        report = summarise(plain, await _judge(eng, plain))
-        p = card[TEACHER]["agreement"]
-        assert report["agreement"] >= p - max(TOLERANCE, 3 * math.sqrt(p * (1 - p) / len(plain)))
-        assert report["leak_rate"] <= card[TEACHER]["leak_rate"] + 0.05, report
+        for name, chosen in sets.items():
+            got = summarise(chosen, await _judge(eng, chosen))
+            want = card[name]["first_agree"][:len(chosen)]
+            matched = sum(a == b for a, b in zip(got["first_agree"], want, strict=True))
+            assert matched >= (1 - SAME_ITEMS) * len(chosen), (name, got["first_agree"], want)
+            assert got["parse_rate"] == 1.0, (name, got)
+            if name == TEACHER:
+                assert got["leak_rate"] <= card[TEACHER]["leak_rate"] + 0.05, got
     finally:
         await eng.close()
