@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,8 @@ async def read_stream(port: int, cookie: str, battle_id: str, out: dict[str, Any
                 for line in block.splitlines():
                     if line.startswith("event: "):
                         event = line[7:]
+                        if event not in ("a", "b"):
+                            out.setdefault("other_events", []).append(block[:200])
                     elif line.startswith("data: ") and event == "a":
                         data = json.loads(line[6:])
                         if data["type"] == "delta":
@@ -188,8 +191,9 @@ def one_round(stack, n: int, rate: float, tokens: int, image: bytes) -> dict[str
     first: list[float] = []
     gaps: list[float] = []
     received = errors = 0
+    reasons: Counter[str] = Counter()
     t_first_src, t_last_src, t_last_recv = float("inf"), 0.0, 0.0
-    for s in result["streams"]:
+    for battle_id, s in zip(ids, result["streams"], strict=True):
         tokens_seen: list[tuple[int, float, float]] = []
         for recv, text in s.get("deltas", []):
             for index, src in parse_tokens(text):
@@ -197,6 +201,7 @@ def one_round(stack, n: int, rate: float, tokens: int, image: bytes) -> dict[str
         indices = [i for i, _, _ in tokens_seen]
         if s.get("kind") != "done" or indices != list(range(tokens)) or s.get("error"):
             errors += 1
+            reasons[error_reason(s, indices, tokens) + stored_answer(stack, battle_id)] += 1
         received += len(tokens_seen)
         for k, (_, src, recv) in enumerate(tokens_seen):
             latencies.append((recv - src) * 1000)
@@ -222,7 +227,42 @@ def one_round(stack, n: int, rate: float, tokens: int, image: bytes) -> dict[str
         "worker_us_per_token": cpu["worker"] / max(1, received) * 1e6,
         "client_cpu_s": result["cpu_s"], "web_cpu_s": cpu["web"], "worker_cpu_s": cpu["worker"],
         "redis_conns": max(conn_samples), "web_rss_mb": max(rss),
+        "error_reasons": dict(reasons),
     }
+
+
+def stored_answer(stack, battle_id: str) -> str:  # type: ignore[no-untyped-def]
+    """What the database says of a failed stream's answer (status, attempts, worker)."""
+    url = stack.env["ARENA_DATABASE_URL"].replace("postgresql+asyncpg", "postgresql")
+    query = ("select g.status || ' attempts=' || g.attempts || ' worker=' || "
+             "coalesce(g.worker_id, '-') || ' ' || coalesce(g.error, '') from generations g "
+             f"join turns t on t.id = g.turn_id where t.battle_id = '{battle_id}'")
+    out = subprocess.run(["psql", url, "-tAc", query], capture_output=True, text=True)
+    r = redis.Redis.from_url(stack.env["ARENA_REDIS_URL"], decode_responses=True)
+    key = stack.env["ARENA_REDIS_PREFIX"] + "jobs:bench-source"
+    try:
+        stale = [(p["message_id"], p["consumer"], p["time_since_delivered"],
+                  p["times_delivered"])
+                 for p in r.xpending_range(key, "workers", "-", "+", 1000)
+                 if p["time_since_delivered"] > 5000]
+    finally:
+        r.close()
+    return f"; stored: {out.stdout.strip() or out.stderr.strip()}; stale deliveries: {stale}"
+
+
+def error_reason(stream: dict[str, Any], indices: list[int], tokens: int) -> str:
+    """Why a stream counts as an error (printed with the table, so that one can tell a
+    lost token from a stream that was still running when the client gave up)."""
+    if stream.get("error"):
+        return f"HTTP {stream['error']}"
+    if len(set(indices)) != len(indices):
+        return "a token repeated"
+    if indices != sorted(indices):
+        return "tokens out of order"
+    if stream.get("kind") is None:
+        return (f"no done event ({len(indices)} of {tokens} tokens; other events: "
+                f"{stream.get('other_events')})")
+    return f"{stream['kind']} with {len(indices)} of {tokens} tokens"
 
 
 def redis_connections(stack, pid: int) -> int:  # type: ignore[no-untyped-def]
@@ -322,7 +362,10 @@ def table(rows: list[dict]) -> str:
             f"{r['web_us_per_token']:.0f} | {r['worker_us_per_token']:.0f} | "
             f"{r['client_cpu_s']:.1f} | {r['redis_conns']} | {r['web_rss_mb']:.0f} | "
             f"{r['errors']} |")
-    return "\n".join(lines)
+    why = [f"- {r['streams']} streams at {r['rate']:g} tokens/s: " + ", ".join(
+        f"{n} × {reason}" for reason, n in r["error_reasons"].items())
+        for r in rows if r.get("error_reasons")]
+    return "\n".join(lines + (["", "Errors:", *why] if why else []))
 
 
 if __name__ == "__main__" and "--client" in sys.argv:

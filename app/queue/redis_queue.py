@@ -40,17 +40,18 @@ return lost
 
 def connect(
     url: str, *, decode_responses: bool = True, client_name: str | None = None,
-    single: bool = False,
+    single: bool = False, retries: int = 4,
 ) -> aioredis.Redis:
     """A client that survives a Redis restart: stale pooled connections are health-checked
     and a command that hits a dropped connection is retried on a fresh one (the pool's
     connections carry these settings, so a library given only the pool gets them too).
     A retried write may land twice; everything written through it tolerates that (job
     deliveries are fenced by attempt, deltas carry sequence numbers). `single`: exactly
-    one connection, commands wait their turn (the relay's own connections)."""
+    one connection, commands wait their turn (the relay's own connections). `retries=0`:
+    nothing is retried, for a read whose lost reply must be noticed (a worker's claim)."""
     options: dict[str, Any] = dict(
         decode_responses=decode_responses,
-        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=4),
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=retries),
         retry_on_error=[RedisConnectionError],
         health_check_interval=5,
         socket_connect_timeout=5,
@@ -161,6 +162,14 @@ class RedisQueue:
         self.stream_ttl_s = stream_ttl_s
         self._groups: set[str] = set()
         self._extend = self.redis.register_script(_EXTEND)
+        # Claims read on a client of their own that retries nothing: redis-py retries a
+        # timed-out command by default (its socket timeout is 5 s), and a retried
+        # XREADGROUP loses the first reply's jobs, which then sit in this consumer's
+        # pending list, unseen, until their lease runs out (found by bench_relay: a worker
+        # held for 5 s during battle creation). A failed read marks the lane, and the next
+        # claim first takes back this consumer's pending jobs.
+        self.claimer = connect(url, client_name=client_name, retries=0)  # connects on use
+        self._unseen: set[str] = set()  # lanes whose last read failed
 
     def _jobs(self, model: str, lane: str = "live") -> str:
         if lane not in LANES:
@@ -224,16 +233,25 @@ class RedisQueue:
                 jobs.append(self._job(model, lane, message_id, fields, True))
         if len(jobs) >= count:
             return jobs
+        if key in self._unseen:
+            jobs += await self._grouped(
+                model, lambda: self._own_pending(model, consumer, count, lane), lane)
+            self._unseen.discard(key)
+            if jobs:
+                return jobs
         try:
-            reply = await self.redis.xreadgroup(
+            reply = await self.claimer.xreadgroup(
                 GROUP, consumer, {key: ">"}, count=count - len(jobs), block=block_ms or None
             )
-        except RedisTimeoutError:
-            # The reply was lost (a stalled or paused process): Redis may have handed us jobs
-            # that we never saw. Take back our own pending jobs now rather than after a lease;
-            # the worker skips the ones it is already running.
-            return jobs + await self._grouped(
+        except (RedisTimeoutError, RedisConnectionError):
+            # The reply was lost (a stalled or paused process, a dropped connection): Redis
+            # may have handed us jobs that we never saw. Take back our own pending jobs now
+            # rather than after a lease; the worker skips the ones it is already running.
+            self._unseen.add(key)
+            jobs += await self._grouped(
                 model, lambda: self._own_pending(model, consumer, count, lane), lane)
+            self._unseen.discard(key)
+            return jobs
         fresh = [(mid, fields) for _stream, messages in reply or [] for mid, fields in messages]
         if fresh:
             owned = await self._owned(key, consumer, [mid for mid, _ in fresh])
@@ -391,4 +409,5 @@ class RedisQueue:
         return [WorkerInfo(**json.loads(r)) for r in raw if r]
 
     async def close(self) -> None:
+        await self.claimer.aclose()
         await self.redis.aclose()

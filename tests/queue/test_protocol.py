@@ -8,6 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.queue import JobQueue, WorkerInfo
 from app.queue.memory_queue import MemoryQueue
@@ -181,7 +183,7 @@ async def test_a_delivery_that_arrives_after_its_lease_ran_out_is_not_run(
     other = RedisQueue(redis_url, prefix=prefix, lease_ms=LEASE_MS)
     try:
         await stopped.enqueue("m", "g1")
-        real_read = stopped.redis.xreadgroup
+        real_read = stopped.claimer.xreadgroup
         reclaimed = []
 
         async def read_then_stop(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -190,12 +192,12 @@ async def test_a_delivery_that_arrives_after_its_lease_ran_out_is_not_run(
             reclaimed.extend(await other.claim("m", "w2", 1, 10))
             return reply
 
-        stopped.redis.xreadgroup = read_then_stop  # type: ignore[method-assign]
+        stopped.claimer.xreadgroup = read_then_stop  # type: ignore[method-assign]
         assert await stopped.claim("m", "w1", 1, 10) == []
         assert [(j.generation_id, j.reclaimed) for j in reclaimed] == [("g1", True)]
         assert await other.extend("m", "w2", [reclaimed[0].message_id]) == []
 
-        stopped.redis.xreadgroup = real_read  # type: ignore[method-assign]
+        stopped.claimer.xreadgroup = real_read  # type: ignore[method-assign]
         await stopped.enqueue("m", "g2")  # a delivery in time is the worker's own
         assert [j.generation_id for j in await stopped.claim("m", "w1", 1, 10)] == ["g2"]
     finally:
@@ -215,16 +217,16 @@ async def test_a_delivery_read_from_before_a_restart_and_depth_after_it(
     try:
         await q.enqueue("m", "g1")
         assert await web.depth("m") == 1
-        real_read = q.redis.xreadgroup
+        real_read = q.claimer.xreadgroup
 
         async def read_then_restart(*args, **kwargs):  # type: ignore[no-untyped-def]
             reply = await real_read(*args, **kwargs)
             await q.redis.delete(q._jobs("m"))  # what a restart without persistence leaves
             return reply
 
-        q.redis.xreadgroup = read_then_restart  # type: ignore[method-assign]
+        q.claimer.xreadgroup = read_then_restart  # type: ignore[method-assign]
         assert await q.claim("m", "w1", 1, 10) == []
-        q.redis.xreadgroup = real_read  # type: ignore[method-assign]
+        q.claimer.xreadgroup = real_read  # type: ignore[method-assign]
         assert await web.depth("m") == 0
         await web.enqueue("m", "g2")
         assert await web.depth("m") == 1
@@ -232,3 +234,41 @@ async def test_a_delivery_read_from_before_a_restart_and_depth_after_it(
     finally:
         await q.close()
         await web.close()
+
+
+@pytest.mark.parametrize("error", [RedisTimeoutError, RedisConnectionError])
+async def test_a_claim_whose_reply_was_lost_takes_its_jobs_back_at_once(
+        redis_url: str, redis_prefix: str, error: type[Exception]) -> None:
+    """Redis handed the job to a read whose reply never arrived (redis-py's 5 s socket
+    timeout during a stall, a dropped connection): the job is in this consumer's pending
+    list. The claim takes it back at once, and if even that fails, the next claim does,
+    instead of leaving it unseen until its lease runs out (bench_relay found such a job
+    waiting 10 minutes). The read itself is never retried: a retry would hide the loss."""
+    q = RedisQueue(redis_url, prefix=redis_prefix + f"lr{uuid.uuid4().hex[:6]}:",
+                   lease_ms=60_000)
+    try:
+        assert q.claimer.get_retry()._retries == 0  # type: ignore[union-attr]
+        await q.enqueue("m", "g1")
+        real_read, real_pending = q.claimer.xreadgroup, q._own_pending
+
+        async def read_then_lose(*args, **kwargs):  # type: ignore[no-untyped-def]
+            await real_read(*args, **kwargs)  # Redis delivered g1 to this consumer ...
+            raise error("the reply was lost")  # ... and the client never saw it
+
+        async def pending_fails_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+            q._own_pending = real_pending  # type: ignore[method-assign]
+            raise RedisConnectionError("Redis is away")
+
+        q.claimer.xreadgroup = read_then_lose  # type: ignore[method-assign]
+        got = await q.claim("m", "w1", 5, 10)
+        assert [(j.generation_id, j.reclaimed) for j in got] == [("g1", True)]
+
+        await q.enqueue("m", "g2")
+        q._own_pending = pending_fails_once  # type: ignore[method-assign]
+        with pytest.raises(RedisConnectionError):
+            await q.claim("m", "w1", 5, 10)  # the worker logs it and claims again
+        q.claimer.xreadgroup = real_read  # type: ignore[method-assign]
+        again = await q.claim("m", "w1", 5, 10)
+        assert sorted(j.generation_id for j in again) == ["g1", "g2"]  # g1: still running
+    finally:
+        await q.close()
