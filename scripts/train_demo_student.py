@@ -26,16 +26,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.demo.evaluate import HELD_OUT_SEEDS, TRAIN_SEEDS, evaluate, examples  # noqa: E402
+from app.demo.refinement_answers import student_messages  # noqa: E402
 from app.demo.shapes import random_scene, render  # noqa: E402
 from app.demo.student_data import Dialogue, make_dialogues  # noqa: E402
-from app.judges.templates import load_template  # noqa: E402
-from app.judges.templates import render as render_prompt  # noqa: E402
 from app.tinyvlm.build import save_llava  # noqa: E402
 from scripts.train_demo_models import PatchProbe, optimise, patch_targets  # noqa: E402
 
 BASE = "shapes-medium"
 NAME = "shapes-fire-student"
-STUDENT_TEMPLATE = "fire-student@1"
 
 
 @dataclass(frozen=True)
@@ -55,12 +53,7 @@ class StudentRecipe:
 def chat(d: Dialogue, with_target: bool) -> list[dict]:
     """Chat-template messages of a dialogue (the image in the first user turn), rendered
     by the student template as the FIRE runner's workers render them."""
-    inputs = {"image": b"scene", "question": d.question.text, "history": list(d.history) or None}
-    prompt = render_prompt(load_template(STUDENT_TEMPLATE), inputs, form="short")
-    out = []
-    for i, m in enumerate(prompt.messages):
-        parts = [{"type": "image"}] if i == 0 else []
-        out.append({"role": m.role, "content": [*parts, {"type": "text", "text": m.content}]})
+    out = student_messages(d.question, d.history)
     if with_target:
         out.append({"role": "assistant", "content": [{"type": "text", "text": d.target}]})
     return out

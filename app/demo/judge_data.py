@@ -211,6 +211,20 @@ def _ratings_item(seed: int, rng: random.Random, k: int | None = None) -> JudgeI
                       "correct": [g.correct for g in grades]})
 
 
+def teacher_item(question: Question, scene_seed: int, answer: str,
+                 **truth: Any) -> JudgeItem:
+    """The fire-teacher item on `answer`: the checker's grade is the truth (plus `truth`),
+    the target is what the demo teacher's contract says of it."""
+    scene = random_scene(scene_seed)
+    g = grade(question, scene, answer)
+    truth_text = reference_answer(question, scene)
+    target = teacher_target(g, answer_key(question, answer), answer_key(question, truth_text))
+    return JudgeItem(TEACHER, question.kind, {"question": question.text,
+                     "ground_truth": truth_text, "answer": answer}, scene_seed, target,
+                     {"score": teacher_score(g), "correct": g.correct, "mistake": g.mistake,
+                      "level": g.level, **truth})
+
+
 def _teacher_item(seed: int, rng: random.Random) -> JudgeItem | None:
     scene = random_scene(seed)
     question = make_question(scene, rng)
@@ -218,13 +232,8 @@ def _teacher_item(seed: int, rng: random.Random) -> JudgeItem | None:
     made = _answers(question, scene, rng, [level])
     if made is None:
         return None
-    (answer, g), = made
-    truth_text = reference_answer(question, scene)
-    target = teacher_target(g, answer_key(question, answer), answer_key(question, truth_text))
-    return JudgeItem(TEACHER, question.kind, {"question": question.text,
-                     "ground_truth": truth_text, "answer": answer}, seed, target,
-                     {"score": teacher_score(g), "correct": g.correct, "mistake": g.mistake,
-                      "level": g.level})
+    (answer, _g), = made
+    return teacher_item(question, seed, answer)
 
 
 # What an untrained student says when asked again without knowing what to fix (seen in
@@ -281,17 +290,9 @@ def degenerate_teacher_items(seeds: range, count: int, seed: int) -> list[JudgeI
         answer = degenerate_answer(question, scene, rng, kind)
         if answer is None:
             continue
-        g = grade(question, scene, answer)
-        if g.correct or g.level != "wrong":
+        if grade(question, scene, answer).level != "wrong":
             continue
-        truth_text = reference_answer(question, scene)
-        target = teacher_target(g, answer_key(question, answer),
-                                answer_key(question, truth_text))
-        out.append(JudgeItem(TEACHER, question.kind, {"question": question.text,
-                             "ground_truth": truth_text, "answer": answer}, scene_seed,
-                             target, {"score": teacher_score(g), "correct": False,
-                                      "mistake": g.mistake, "level": g.level,
-                                      "degenerate": kind}))
+        out.append(teacher_item(question, scene_seed, answer, degenerate=kind))
     return out
 
 

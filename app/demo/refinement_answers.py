@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.demo.judge_answers import answer_key, grade
-from app.demo.judge_data import TEACHER, JudgeItem, teacher_score, teacher_target
-from app.demo.questions import Question, is_correct, make_question, reference_answer
+from app.demo.judge_data import JudgeItem, teacher_item
+from app.demo.questions import Question, is_correct, make_question
 from app.demo.shapes import random_scene, render
 from app.demo.student_data import teacher_feedback
 from app.judges.templates import load_template
@@ -95,17 +94,5 @@ def refinement_answers(model_dir: Path, seeds: range, count: int, seed: int, *,
 
 
 def teacher_items(answers: Sequence[StudentAnswer]) -> list[JudgeItem]:
-    """fire-teacher items on these answers, with the checker's grade as the truth and the
-    target the demo teacher's contract gives for it (as `_teacher_item` does)."""
-    items = []
-    for a in answers:
-        scene = random_scene(a.scene_seed)
-        g = grade(a.question, scene, a.answer)
-        truth_text = reference_answer(a.question, scene)
-        target = teacher_target(g, answer_key(a.question, a.answer),
-                                answer_key(a.question, truth_text))
-        items.append(JudgeItem(TEACHER, a.question.kind, {
-            "question": a.question.text, "ground_truth": truth_text, "answer": a.answer},
-            a.scene_seed, target, {"score": teacher_score(g), "correct": g.correct,
-                                   "mistake": g.mistake, "level": g.level, "turn": a.turn}))
-    return items
+    """fire-teacher items on these answers (`teacher_item`), each with its turn."""
+    return [teacher_item(a.question, a.scene_seed, a.answer, turn=a.turn) for a in answers]
