@@ -238,12 +238,14 @@ def stored_answer(stack, battle_id: str) -> str:  # type: ignore[no-untyped-def]
              "coalesce(g.worker_id, '-') || ' ' || coalesce(g.error, '') from generations g "
              f"join turns t on t.id = g.turn_id where t.battle_id = '{battle_id}'")
     out = subprocess.run(["psql", url, "-tAc", query], capture_output=True, text=True)
+    from app.queue.redis_queue import GROUP
+
     r = redis.Redis.from_url(stack.env["ARENA_REDIS_URL"], decode_responses=True)
     key = stack.env["ARENA_REDIS_PREFIX"] + "jobs:bench-source"
     try:
         stale = [(p["message_id"], p["consumer"], p["time_since_delivered"],
                   p["times_delivered"])
-                 for p in r.xpending_range(key, "workers", "-", "+", 1000)
+                 for p in r.xpending_range(key, GROUP, "-", "+", 1000)
                  if p["time_since_delivered"] > 5000]
     finally:
         r.close()

@@ -234,9 +234,7 @@ class RedisQueue:
         if len(jobs) >= count:
             return jobs
         if key in self._unseen:
-            jobs += await self._grouped(
-                model, lambda: self._own_pending(model, consumer, count, lane), lane)
-            self._unseen.discard(key)
+            jobs += await self._take_back(model, consumer, count, lane)
             if jobs:
                 return jobs
         try:
@@ -248,10 +246,7 @@ class RedisQueue:
             # may have handed us jobs that we never saw. Take back our own pending jobs now
             # rather than after a lease; the worker skips the ones it is already running.
             self._unseen.add(key)
-            jobs += await self._grouped(
-                model, lambda: self._own_pending(model, consumer, count, lane), lane)
-            self._unseen.discard(key)
-            return jobs
+            return jobs + await self._take_back(model, consumer, count, lane)
         fresh = [(mid, fields) for _stream, messages in reply or [] for mid, fields in messages]
         if fresh:
             owned = await self._owned(key, consumer, [mid for mid, _ in fresh])
@@ -278,6 +273,16 @@ class RedisQueue:
             self._groups.discard(key)
             return set()
         return {str(p["message_id"]) for p in pending}
+
+    async def _take_back(
+        self, model: str, consumer: str, count: int, lane: str
+    ) -> list[ClaimedJob]:
+        """This consumer's pending jobs, after a read whose reply may have been lost; the
+        lane stays marked until this succeeds."""
+        jobs = await self._grouped(
+            model, lambda: self._own_pending(model, consumer, count, lane), lane)
+        self._unseen.discard(self._jobs(model, lane))
+        return jobs
 
     async def _own_pending(
         self, model: str, consumer: str, count: int, lane: str
