@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,20 +44,23 @@ from app.judges.inputs import ImageInput
 from app.judges.results import ParseFailure, Verdict
 from app.judges.runs import (
     JudgmentSpec,
+    OnProgress,
     RunError,
-    RunProgress,
     judge_form,
     submit_run,
     wait_for_run,
 )
-from app.judges.templates import Template, judgment_inputs_hash, load_template
+from app.judges.templates import (
+    Template,
+    judgment_inputs_hash,
+    load_template_of_kind,
+)
 from app.judges.verdicts import Judged
 from app.leaderboard.snapshots import latest_snapshot
 from app.queue import JobQueue
 from app.storage.blobs import LocalBlobStore
 
 ANSWER_KIND, JUDGE_KIND = "bench-answer", "bench-judge"
-OnProgress = Callable[[str, RunProgress], None]
 
 
 class BenchRunError(RunError):
@@ -109,11 +112,7 @@ class BenchRun:
 
 
 def _template(ref: str, kind: str) -> Template:
-    template = load_template(ref)  # UnknownTemplate names what exists
-    if template.kind != kind:
-        raise BenchRunError(f"template {template.id} is a {template.kind!r} template; "
-                            f"this step needs a {kind!r} one")
-    return template
+    return load_template_of_kind(ref, kind, BenchRunError)
 
 
 async def check_models(session: AsyncSession, queue: JobQueue,

@@ -45,18 +45,21 @@ from app.judges.inputs import ImageInput
 from app.judges.results import ParseFailure, TeacherReply
 from app.judges.runs import (
     JudgmentSpec,
+    OnProgress,
     RunError,
-    RunProgress,
     judge_form,
     submit_run,
     wait_for_run,
 )
-from app.judges.templates import Template, judgment_inputs_hash, load_template
+from app.judges.templates import (
+    Template,
+    judgment_inputs_hash,
+    load_template_of_kind,
+)
 from app.queue import JobQueue
 from app.storage.blobs import LocalBlobStore
 
 STUDENT_KIND, TEACHER_KIND = "fire-student", "fire-teacher"
-OnProgress = Callable[[str, RunProgress], None]
 OnRound = Callable[[int, int, int], None]  # (round, dialogues finished, dialogues)
 
 
@@ -84,11 +87,7 @@ class FireParams:
 
 
 def _template(ref: str, kind: str) -> Template:
-    template = load_template(ref)
-    if template.kind != kind:
-        raise FireRunError(f"template {template.id} is a {template.kind!r} template; "
-                           f"this step needs a {kind!r} one")
-    return template
+    return load_template_of_kind(ref, kind, FireRunError)
 
 
 async def store_items(session: AsyncSession, blobs: LocalBlobStore, item_set: str,

@@ -68,6 +68,10 @@ class RunProgress:
         return self.total > 0 and self.finished == self.total
 
 
+# Told as a run goes: the stage the caller named (wait_for_run) and its progress.
+OnProgress = Callable[[str, RunProgress], None]
+
+
 def judge_form(entry: ModelEntry) -> Form:
     """The prompt form a registry model takes as a judge: `judge_form` in its options
     (`short` for the demo's tiny judge, whose context is small; `full` otherwise)."""
@@ -179,7 +183,7 @@ async def close_if_complete(session: AsyncSession, run_id: uuid.UUID) -> RunProg
 
 async def wait_for_run(sessionmaker: async_sessionmaker, run_id: uuid.UUID, stage: str, *,
                        poll_s: float, timeout_s: float | None,
-                       on_progress: Callable[[str, RunProgress], None] | None = None,
+                       on_progress: OnProgress | None = None,
                        error: type[RunError] = RunError) -> RunProgress:
     """Poll the run until every judgment finished (they run on the workers). A timeout
     raises ``error`` saying how far it got: the same command, run again, resumes."""

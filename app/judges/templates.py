@@ -317,6 +317,16 @@ def load_template(ref: str) -> Template:
     return default_registry().load(ref)
 
 
+def load_template_of_kind(ref: str, kind: str, error: type[Exception] = ValueError) -> Template:
+    """`load_template`, refusing (with `error`, the caller's own) a template of another
+    kind: a run step that asks for a pairwise judge must not get a rating template."""
+    template = load_template(ref)  # UnknownTemplate names what exists
+    if template.kind != kind:
+        raise error(f"template {template.id} is a {template.kind!r} template; "
+                    f"this step needs a {kind!r} one")
+    return template
+
+
 def get_template(name: str, version: int | None = None) -> Template:
     return default_registry().get(name, version)
 
