@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +22,12 @@ class Settings(BaseSettings):
 
     # Storage adapters. The embedded default is SQLite + in-process queue + local blobs.
     database_url: str = "sqlite+aiosqlite:///./var/arena.db"
+    # PostgreSQL connections per process: kept open (pool) and opened beyond it under
+    # bursts (overflow, closed after use, each costing a connect and fresh prepared
+    # statements). Size the pool for the usual concurrency; mind max_connections over
+    # all processes.
+    db_pool_size: int = Field(default=20, ge=1, le=500)
+    db_max_overflow: int = Field(default=10, ge=0, le=500)
     redis_url: str | None = None  # None → in-process queue (one process only)
     redis_prefix: str = "arena:"
     data_dir: Path = Path("./var")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.abuse.load_shedding import should_shed
@@ -86,15 +86,19 @@ async def load_battle(session: AsyncSession, battle_id: uuid.UUID | str) -> Batt
         bid = battle_id if isinstance(battle_id, uuid.UUID) else uuid.UUID(str(battle_id))
     except ValueError:
         return None
-    return await session.scalar(
+    # One statement (joined eager loads), not one per relationship: every battle request
+    # reads a battle at least once, and on the web process's event loop each statement's
+    # round trip and ORM work counts (benchmarks/README.md, the web tier's cost).
+    result = await session.execute(
         select(Battle)
         .where(Battle.id == bid)
         .options(
-            selectinload(Battle.turns).selectinload(Turn.generations),
-            selectinload(Battle.vote),
+            joinedload(Battle.turns).joinedload(Turn.generations),
+            joinedload(Battle.vote),
         )
         .execution_options(populate_existing=True)
     )
+    return result.unique().scalar_one_or_none()
 
 
 async def owned_battle(session: AsyncSession, battle_id: str, visitor: Visitor) -> Battle:
@@ -309,6 +313,9 @@ async def create_battle(
     gens = [_generation(turn, side, m) for side, m in zip("ab", models, strict=False)]
     session.add_all([battle, turn, *gens])
     await session.commit()
+    # Whole as written (its turn and generations are in memory, expire_on_commit is off,
+    # every column has a Python default), so the caller answers from it, not a re-read.
+    set_committed_value(battle, "vote", None)
     await _enqueue(queue, gens)
     return battle
 
@@ -423,6 +430,17 @@ async def visitor_may_see_image(session: AsyncSession, visitor: Visitor, sha256:
             Battle.removed.is_(False),
             Battle.deleted_at.is_(None),
         )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def image_in_kept_battle(session: AsyncSession, sha256: str) -> bool:
+    """Staff see an image only while a battle its owner has not deleted uses it (a
+    moderator's removal keeps it reviewable; the owner's deletion does not)."""
+    found = await session.scalar(
+        select(Battle.id)
+        .where(Battle.image_sha256 == sha256, Battle.deleted_at.is_(None))
         .limit(1)
     )
     return found is not None

@@ -82,9 +82,11 @@ async def start_battle(
                                  rules=rules_from_settings(settings),
                                  adaptive=settings.adaptive_sampling)
     await check_rate(state.limiter, "battle", visitor.id, ip_hash)
-    # Early, to spare a refused request the screening; create_battle checks it again under
-    # a lock, which is what makes the cap hold for concurrent requests.
-    await check_in_flight(session, visitor.id, state.limits.max_generations_in_flight)
+    # Early, to spare a refused request the screening (only worth a query when there is
+    # one); create_battle checks it again under a lock, which is what makes the cap hold
+    # for concurrent requests.
+    if state.gate is not None:
+        await check_in_flight(session, visitor.id, state.limits.max_generations_in_flight)
     screening = await screen(state.gate, image=image.data, prompt=prompt)
     await state.blobs.put(image.data)
     return await create_battle(

@@ -111,7 +111,7 @@ async def create(
         preset=preset,
         refinement=refinement,
     )
-    return battle_out(await owned_battle(session, str(battle.id), visitor))
+    return battle_out(battle)  # create_battle returns it whole: no second read
 
 
 @router.get("/battles", responses=error_responses(403, 503))
@@ -154,7 +154,7 @@ async def stream(
     """Server-sent events for both sides of one turn (the latest by default)."""
     # A short session of its own: a stream may last minutes and must not hold a pooled
     # database connection for all that time.
-    async with state.sessionmaker() as session:
+    async with state.read_session() as session:
         visitor = await get_visitor(request, session)
         battle = await owned_battle(session, battle_id, visitor)
     index = len(battle.turns) - 1 if turn is None else turn

@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.arena.errors import ArenaError
-from app.arena.visitors import get_or_create_visitor, has_consented, hash_ip
-from app.db.models import BannedIp, Visitor
+from app.arena.visitors import create_visitor, find_visitor, has_consented, hash_ip
+from app.db.models import Visitor
 from app.web.state import ArenaState
 
 
@@ -32,12 +32,15 @@ async def get_visitor(
     request: Request, session: Annotated[AsyncSession, Depends(get_session)]
 ) -> Visitor:
     ip_hash = client_ip_hash(request)
-    if await session.get(BannedIp, ip_hash) is not None:  # checked first: creates nothing
+    found = await find_visitor(session, request.session.get("vid"), ip_hash,
+                               get_state(request).settings.terms_version)
+    if found.ip_banned:  # checked first: creates nothing
         raise ArenaError("This network can no longer use the arena.", 403)
-    visitor = await get_or_create_visitor(session, request.session.get("vid"), ip_hash)
+    visitor = found.visitor or await create_visitor(session, ip_hash)
     request.session["vid"] = str(visitor.id)
     if visitor.banned:
         raise ArenaError("This browser can no longer use the arena.", 403)
+    request.state.consented = (visitor.id, found.consented)  # for require_consent
     return visitor
 
 
@@ -46,7 +49,11 @@ async def require_consent(
     session: Annotated[AsyncSession, Depends(get_session)],
     visitor: Annotated[Visitor, Depends(get_visitor)],
 ) -> Visitor:
-    if not await has_consented(session, visitor.id, get_state(request).settings.terms_version):
+    known = getattr(request.state, "consented", None)
+    consented = (known[1] if known is not None and known[0] == visitor.id
+                 else await has_consented(session, visitor.id,
+                                          get_state(request).settings.terms_version))
+    if not consented:
         raise ArenaError("Please accept the terms of use first (POST /api/consent).", 403)
     return visitor
 

@@ -20,7 +20,7 @@ from app.arena.battles import Limits
 from app.arena.errors import ArenaError
 from app.arena.registry import load_registry, sync_registry
 from app.config import REPO_ROOT, Settings, check_secrets, get_settings
-from app.db.session import make_engine, make_sessionmaker
+from app.db.session import make_engine, make_reader, make_sessionmaker
 from app.moderation.from_settings import gate_from_settings
 from app.observability.metrics import RELAY_DROPPED, RELAY_LAG
 from app.queue import make_queue
@@ -69,7 +69,8 @@ def build_limiter(settings: Settings) -> RateLimiter | None:
 
 
 def build_state(settings: Settings) -> ArenaState:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size,
+                         max_overflow=settings.db_max_overflow)
     queue = make_queue(
         settings.redis_url,
         prefix=settings.redis_prefix,
@@ -84,6 +85,7 @@ def build_state(settings: Settings) -> ArenaState:
         settings=settings,
         engine=engine,
         sessionmaker=make_sessionmaker(engine),
+        reader=make_reader(engine),
         queue=queue,
         relay=StreamRelay(queue, block_ms=settings.relay_block_ms,
                           buffer_events=settings.relay_buffer_events, on_lag=RELAY_LAG.observe,

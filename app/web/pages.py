@@ -106,7 +106,7 @@ async def create(
         requested=[model_a, model_b] if mode == "side_by_side" else [model_a],
         preset=preset, refinement=refinement,
     )
-    view = battle_view(await owned_battle(session, str(battle.id), visitor))
+    view = battle_view(battle)  # create_battle returns it whole: no second read
     response = _page(request, "_battle.html", battle=view)
     response.headers["HX-Push-Url"] = f"/battle/{battle.id}"
     return response

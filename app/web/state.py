@@ -6,7 +6,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.abuse.rate_limits import RateLimiter
 from app.arena.battles import Limits
@@ -32,3 +32,9 @@ class ArenaState:
     rng: random.Random = field(default_factory=random.SystemRandom)
     # Called after each stored vote (the embedded leaderboard refresher registers here).
     vote_listeners: list[Callable[[], None]] = field(default_factory=list)
+    # Sessions for single-statement reads (app/db/session.make_reader); None: sessionmaker.
+    reader: async_sessionmaker | None = None
+
+    def read_session(self) -> AsyncSession:
+        """A session for reads of one statement each (the stream's checks)."""
+        return (self.reader or self.sessionmaker)()

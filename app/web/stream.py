@@ -110,7 +110,7 @@ def _final_payload(status: str, text: str, finish_reason: str | None) -> dict[st
 
 async def _final_states(state: ArenaState, ids: list[Any]) -> dict[str, dict[str, Any]]:
     """The finished sides among `ids`, as the payload the page shows (one small query)."""
-    async with state.sessionmaker() as session:
+    async with state.read_session() as session:
         rows = await session.execute(
             select(Generation.id, Generation.status, Generation.text, Generation.finish_reason)
             .where(Generation.id.in_(ids), Generation.status.in_(("done", "failed")))
@@ -119,7 +119,7 @@ async def _final_states(state: ArenaState, ids: list[Any]) -> dict[str, dict[str
 
 
 async def _outcome(state: ArenaState, battle_id: Any, turn_index: int) -> dict[str, bool]:
-    async with state.sessionmaker() as session:
+    async with state.read_session() as session:
         battle = await load_battle(session, battle_id)
     if battle is None:
         return {"can_vote": False, "failed": True}

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.arena.battles import Limits, add_turn, cast_vote, create_battle, load_battle
 from app.arena.errors import ArenaError
+from app.arena.views import battle_view
 from app.arena.visitors import record_consent
 from app.db.models import (
     Battle,
@@ -291,6 +292,29 @@ async def test_the_in_flight_cap_holds_for_concurrent_battles(sm: async_sessionm
             select(Battle.id).where(Battle.visitor_id == visitor.id))).all()
     count = len(battles)
     assert count == 2
+
+
+async def test_a_created_battle_is_answered_whole_without_a_second_read(
+    sm: async_sessionmaker,
+) -> None:
+    """The create routes answer from the object create_battle returns (no read-back): it
+    must show exactly what a fresh read of the database shows, in either mode."""
+    queue = await _queue_with_workers()
+    visitor = await _visitor(sm)
+    async with sm() as session:
+        models = [await session.get(ModelEntry, n) for n in MODELS]
+    for mode in ("anonymous", "side_by_side"):
+        async with sm() as session:
+            created = await create_battle(
+                session, queue, visitor=visitor, ip_hash="h" * 64, image=None,
+                prompt="What is shown?", mode=mode, models=models,  # type: ignore[arg-type]
+                limits=LIMITS,
+            )
+            answered = battle_view(created)  # in the creating session, as the route does
+        async with sm() as session:
+            fresh = battle_view(await load_battle(session, created.id))  # type: ignore[arg-type]
+        assert answered == fresh
+        assert len(fresh["turns"]) == 1 and {"a", "b"} <= fresh["turns"][0].keys()
 
 
 async def test_a_double_submit_of_the_terms_records_one_consent(sm: async_sessionmaker) -> None:
