@@ -71,6 +71,7 @@ from app.admin.sessions import (
     start_session,
 )
 from app.admin.throttle import LoginThrottle
+from app.arena.battles import image_in_kept_battle
 from app.config import REPO_ROOT
 from app.db.models import Battle, ModelEntry, Vote
 from app.storage.blobs import BlobNotFound
@@ -465,7 +466,9 @@ async def _after_ban(request: Request, session: Any, admin: Any, battle_id: str,
 
 
 @router.get("/images/{sha256}")
-async def image(sha256: str, state: StateDep, admin: Staff):
+async def image(sha256: str, session: SessionDep, state: StateDep, admin: Staff):
+    if not await image_in_kept_battle(session, sha256):
+        raise NotFound("no such image")
     try:
         data = await state.blobs.get(sha256)
     except (BlobNotFound, ValueError) as exc:

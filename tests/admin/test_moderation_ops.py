@@ -6,7 +6,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.db.admin_tables import AuditLog
 from app.db.models import Battle, ModelEntry, utcnow
@@ -88,6 +88,17 @@ async def test_images_only_for_staff(admin_app: Any, staff_login: Any, sm: Any,
     r = await mod.client.get(f"/admin/images/{sha}")
     assert r.status_code == 200 and r.content == await blobs.get(sha)
     assert r.headers["cache-control"] == "private, no-store"
+    async with sm() as s:  # removed by a moderator: still reviewable
+        await s.execute(update(Battle).where(Battle.id == uuid.UUID(battle_id))
+                        .values(removed=True, review_status="removed"))
+        await s.commit()
+    assert (await mod.client.get(f"/admin/images/{sha}")).status_code == 200
+    async with sm() as s:  # deleted by its owner: gone for staff too
+        await s.execute(update(Battle).where(Battle.id == uuid.UUID(battle_id))
+                        .values(deleted_at=utcnow()))
+        await s.commit()
+    r = await mod.client.get(f"/admin/images/{sha}")
+    assert r.status_code == 404 and r.content != await blobs.get(sha)
 
 
 async def test_models_page_switches_and_live_numbers(admin_app: Any, staff_login: Any,
