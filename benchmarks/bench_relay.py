@@ -118,13 +118,16 @@ def main() -> None:
                         help="the engine: vLLM on the CPU, or the token source")
     parser.add_argument("--rate", type=float, default=50.0,
                         help="token source: tokens/s per stream")
+    parser.add_argument("--steady", type=float, default=0.0, metavar="S",
+                        help="token source: also the latency of the tokens yielded after "
+                             "each round's first and before its last S seconds")
     parser.add_argument("--extra-rates", type=float, nargs="*", default=[],
                         help="token source: also these rates, at the streams >= 64")
     args = parser.parse_args()
     if args.source == "token":
         from benchmarks.relay_token_mode import run, table
 
-        rows = run(args.streams, args.rate, args.tokens, args.extra_rates)
+        rows = run(args.streams, args.rate, args.tokens, args.extra_rates, args.steady)
         print(f"\nrelay benchmark (token source), "
               f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, "
               f"{platform.node()}, {os.cpu_count()} CPUs, {args.tokens} tokens per stream, "

@@ -138,7 +138,8 @@ def token_worker(stack, model: str, rate: float, tokens: int, concurrency: int, 
     return proc
 
 
-def one_round(stack, n: int, rate: float, tokens: int, image: bytes) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def one_round(stack, n: int, rate: float, tokens: int, image: bytes,  # type: ignore[no-untyped-def]
+              steady_s: float = 0.0) -> dict[str, Any]:
     from benchmarks.token_source import parse_tokens
 
     web, worker = stack.procs["web"], stack.procs["worker"]
@@ -193,6 +194,7 @@ def one_round(stack, n: int, rate: float, tokens: int, image: bytes) -> dict[str
     received = errors = 0
     reasons: Counter[str] = Counter()
     t_first_src, t_last_src, t_last_recv = float("inf"), 0.0, 0.0
+    stamped: list[tuple[float, float]] = []  # (source stamp, latency ms) of every token
     for battle_id, s in zip(ids, result["streams"], strict=True):
         tokens_seen: list[tuple[int, float, float]] = []
         for recv, text in s.get("deltas", []):
@@ -205,6 +207,7 @@ def one_round(stack, n: int, rate: float, tokens: int, image: bytes) -> dict[str
         received += len(tokens_seen)
         for k, (_, src, recv) in enumerate(tokens_seen):
             latencies.append((recv - src) * 1000)
+            stamped.append((src, (recv - src) * 1000))
             if k == 0:
                 first.append((recv - src) * 1000)
             else:
@@ -212,6 +215,11 @@ def one_round(stack, n: int, rate: float, tokens: int, image: bytes) -> dict[str
                 gaps.append(((recv - precv) - (src - psrc)) * 1000)
             t_first_src, t_last_src = min(t_first_src, src), max(t_last_src, src)
             t_last_recv = max(t_last_recv, recv)
+    # Steady state: the tokens yielded after the round's first `steady_s` seconds and
+    # before its last `steady_s` (what "holds N streams" means: not the start-up burst of
+    # N jobs starting at once, nor the burst of N answers saved at once).
+    steady = [lat for src, lat in stamped
+              if t_first_src + steady_s <= src <= t_last_src - steady_s] if steady_s else []
     rss = [p for p in peak if p > 0]
     conn_samples = [-p for p in peak if p < 0] or [conns]
     return {
@@ -228,6 +236,10 @@ def one_round(stack, n: int, rate: float, tokens: int, image: bytes) -> dict[str
         "client_cpu_s": result["cpu_s"], "web_cpu_s": cpu["web"], "worker_cpu_s": cpu["worker"],
         "redis_conns": max(conn_samples), "web_rss_mb": max(rss),
         "error_reasons": dict(reasons),
+        "steady_s": steady_s, "steady_tokens": len(steady),
+        "steady_p50": percentile(steady, 50) if steady else None,
+        "steady_p99": percentile(steady, 99) if steady else None,
+        "steady_on_time_100": (sum(x <= 100 for x in steady) / len(steady)) if steady else None,
     }
 
 
@@ -275,7 +287,8 @@ def redis_connections(stack, pid: int) -> int:  # type: ignore[no-untyped-def]
         client.close()
 
 
-def run(streams: list[int], rate: float, tokens: int, extra_rates: list[float]) -> list[dict]:
+def run(streams: list[int], rate: float, tokens: int, extra_rates: list[float],
+        steady_s: float = 0.0) -> list[dict]:
     import tempfile
     import uuid
 
@@ -315,7 +328,7 @@ def run(streams: list[int], rate: float, tokens: int, extra_rates: list[float]) 
             one_round(stack, 1, r, tokens, image)  # warm-up
             for n in (streams if r == rate else [s for s in streams if s >= 64]):
                 print(f"  {n} streams at {r:g} tokens/s ...", flush=True)
-                rows.append(one_round(stack, n, r, tokens, image))
+                rows.append(one_round(stack, n, r, tokens, image, steady_s))
     finally:
         stack.stop()
         postgres()
@@ -364,6 +377,15 @@ def table(rows: list[dict]) -> str:
             f"{r['web_us_per_token']:.0f} | {r['worker_us_per_token']:.0f} | "
             f"{r['client_cpu_s']:.1f} | {r['redis_conns']} | {r['web_rss_mb']:.0f} | "
             f"{r['errors']} |")
+    steady = [r for r in rows if r.get("steady_p50") is not None]
+    if steady:
+        lines += ["", f"Steady state (tokens yielded after the first and before the last "
+                  f"{steady[0]['steady_s']:g} s of each round):", "",
+                  "| streams | tok/s per stream | tokens | relay latency p50 / p99 (ms) | "
+                  "on time ≤100 ms |", "|---|---|---|---|---|"]
+        lines += [f"| {r['streams']} | {r['rate']:g} | {r['steady_tokens']:,} | "
+                  f"{r['steady_p50']:.1f} / {r['steady_p99']:.1f} | "
+                  f"{r['steady_on_time_100']:.1%} |" for r in steady]
     why = [f"- {r['streams']} streams at {r['rate']:g} tokens/s: " + ", ".join(
         f"{n} × {reason}" for reason, n in r["error_reasons"].items())
         for r in rows if r.get("error_reasons")]
