@@ -10,7 +10,8 @@ database, writes plain rows with COPY (visitors, images, models, battles, turns,
 50-400 words of markdown, votes; with the cases every cleaning rule drops: named votes,
 failed answers, answers that name their model, removed battles, banned visitors, a
 disabled model, visitors over the daily cap, spammed prompts, presets, deleted and
-refinement battles), then runs the CLI (`arena leaderboard`) in a child process and
+refinement battles; generations.style and .mentions as save_answer stores them, where the
+schema has them), then runs the CLI (`arena leaderboard`) in a child process and
 reports its wall time, CPU time and peak RSS (the child's own ``ru_maxrss``). Results:
 benchmarks/README.md.
 """
@@ -81,10 +82,23 @@ def model_names(n: int) -> list[str]:
     return [f"vendor{k % 7}/model-{k:03d}" for k in range(n)]
 
 
+def registry_words(name: str) -> list[str]:
+    """The registry's identity_words of a generated model."""
+    return [name.split("/")[1].upper()]
+
+
+def identity_words(name: str) -> tuple[str, ...]:
+    """What the leaderboard looks for (the name and the registry's words)."""
+    from app.leaderboard.mentions_store import model_identity_words
+
+    return model_identity_words(name, registry_words(name))
+
+
 class Generator:
     """Rows for COPY, chunk by chunk, from one seed."""
 
-    def __init__(self, n_battles: int, n_models: int, seed: int, style: bool) -> None:
+    def __init__(self, n_battles: int, n_models: int, seed: int, style: bool,
+                 mentions: bool = False) -> None:
         self.rng = random.Random(seed)
         self.np = np.random.default_rng(seed)
         self.n = n_battles
@@ -94,6 +108,9 @@ class Generator:
         # generations.style as save_answer stores it (migration 0019), when the schema has it
         self.style = style
         self.styles = {text: self.stored(text) for text in self.answers} if style else {}
+        # generations.mentions as save_answer stores it (migration 0021), when it exists
+        self.mentions = mentions
+        self.identity = {name: identity_words(name) for name in self.models}
         self.prompts = [_sentence(self.rng, self.rng.randint(5, 30)) for _ in range(50_000)]
         self.spam = self.prompts[:20]  # asked many times: the duplicate-prompt rule
         n_visitors = max(50, n_battles // 20)
@@ -111,6 +128,11 @@ class Generator:
         from app.leaderboard.style_store import style_to_store
 
         return json.dumps(style_to_store(text))
+
+    def stored_mentions(self, text: str, a: str, b: str) -> str:
+        from app.leaderboard.mentions_store import mentions_to_store
+
+        return json.dumps(mentions_to_store(text, (*self.identity[a], *self.identity[b])))
 
     def visitor_rows(self) -> list[tuple[Any, ...]]:
         return [(v, self.start, self.ip[v], v in self.banned) for v in self.visitors]
@@ -166,6 +188,9 @@ class Generator:
                     if self.style:
                         row += (None if status != "done" else self.styles.get(text)
                                 or self.stored(text),)
+                    if self.mentions:
+                        row += (None if status != "done"
+                                else self.stored_mentions(text, a, b),)
                     out["generations"].append(row)
             d = (self.strength[i] - self.strength[j]) / 1.2
             p = 1 / (1 + np.exp(-d))
@@ -206,17 +231,19 @@ async def populate(dsn: str, db_url: str, n: int, n_models: int, seed: int) -> f
 
     began = time.perf_counter()
     conn = await asyncpg.connect(dsn)
-    style = bool(await conn.fetchval(
-        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'generations' "
-        "AND column_name = 'style'"))
+    have = {name for (name,) in await conn.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = "
+        "'generations' AND column_name IN ('style', 'mentions')")}
     await conn.close()
-    gen = Generator(n, n_models, seed, style)
-    columns = {**COLUMNS, "generations": COLUMNS["generations"] + (("style",) if style else ())}
+    style, mentions = "style" in have, "mentions" in have
+    gen = Generator(n, n_models, seed, style, mentions)
+    columns = {**COLUMNS, "generations": COLUMNS["generations"] + (("style",) if style else ())
+               + (("mentions",) if mentions else ())}
     engine = make_engine(db_url)
     async with make_sessionmaker(engine)() as session:
         for k, name in enumerate(gen.models):
             session.add(ModelEntry(name=name, backend="hf", options={}, sampling={},
-                                   identity_words=[name.split("/")[1].upper()],
+                                   identity_words=registry_words(name),
                                    ranked=k != n_models - 1))  # one model off the board
         await session.commit()
     await engine.dispose()
@@ -354,7 +381,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--source", type=Path,
                         help="run the CLI from this checkout (default: this one)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory and the databases in it")
     parser.add_argument("--stages", choices=("all", "read"),
                         help="then time each stage in a child of its own: reading, cleaning "
                              "and fitting, audits, and (all) the plots")
@@ -396,7 +424,8 @@ def main() -> None:
                 args.json.write_text(json.dumps(
                     [{k: v for k, v in r.items() if k != "output_tail"} for r in rows],
                     indent=2))
-            asyncio.run(_admin(admin, f'DROP DATABASE "{name}"'))
+            if not args.keep:  # kept: restart the server on DIR/pg to profile against it
+                asyncio.run(_admin(admin, f'DROP DATABASE "{name}"'))
     finally:
         stop()
         if not args.keep:

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, literal, select, update
+from sqlalchemy import and_, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.arena.redraw import Redrawn, announce, redraw_failed_side
-from app.db.models import Battle, Generation, GenerationAttempt, Turn
+from app.db.models import Battle, Generation, GenerationAttempt, ModelEntry, Turn
+from app.leaderboard.mentions_store import mentions_to_store, model_identity_words
 from app.leaderboard.style_store import style_to_store
 from app.queue import JobQueue
 from workers.engines.base import ChatMessage
@@ -144,6 +145,23 @@ async def _fenced(
     return None if row is None else int(row[0])
 
 
+async def _battle_identity_words(session: AsyncSession, gid: uuid.UUID) -> list[str]:
+    """The registry's identity words of both models of this generation's battle: what
+    the leaderboard's identity rule will look for in the answer."""
+    rows = (
+        await session.execute(
+            select(ModelEntry.name, ModelEntry.identity_words)
+            .select_from(Generation)
+            .join(Turn, Turn.id == Generation.turn_id)
+            .join(Battle, Battle.id == Turn.battle_id)
+            .join(ModelEntry, or_(ModelEntry.name == Battle.model_a,
+                                  ModelEntry.name == Battle.model_b))
+            .where(Generation.id == gid)
+        )
+    ).all()
+    return [w for name, registry in rows for w in model_identity_words(name, registry)]
+
+
 async def save_answer(
     session: AsyncSession,
     generation_id: str,
@@ -158,8 +176,10 @@ async def save_answer(
 ) -> bool:
     """Store the answer of `attempt`; False when that attempt is no longer current."""
     gid = uuid.UUID(generation_id)
+    words = await _battle_identity_words(session, gid)
     values = dict(
         style=style_to_store(text),  # the leaderboard reads these (app/leaderboard/style_store)
+        mentions=mentions_to_store(text, words),  # and these (app/leaderboard/mentions_store)
         text=text, status="done", prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens, finish_reason=finish_reason,
         ttft_ms=ttft_ms, latency_ms=latency_ms, finished_at=_now(), error=None,

@@ -240,6 +240,10 @@ class Generation(Base):
     # The answer's style counts, stored when it is saved ({"version", "counts"}: see
     # app/leaderboard/style_store.py); null before 0019 or until done: counted on read.
     style: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Which identity words of the battle's models the answer contains ({"checked",
+    # "found"}: app/leaderboard/mentions_store.py), stored when it is saved, so the ranking
+    # reader need not read the text; null before 0021 or until done: the text is read.
+    mentions: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     turn: Mapped[Turn] = relationship(back_populates="generations")
     attempt_log: Mapped[list[GenerationAttempt]] = relationship(

@@ -97,26 +97,43 @@ def identity_names(models: Mapping[str, ModelInfo]) -> dict[str, tuple[str, ...]
     return {name: info.identity_words for name, info in models.items()}
 
 
+def pair_identity_words(names: Mapping[str, Sequence[str]], model_a: str,
+                        model_b: str) -> tuple[str, ...]:
+    """The words ``discloses_identity`` looks for in a battle of these two models."""
+    return tuple(w.lower() for model in (model_a, model_b) for w in names.get(model, ()) if w)
+
+
 def identity_words(names: Mapping[str, Sequence[str]], record: BattleRecord) -> tuple[str, ...]:
     """The words ``discloses_identity`` looks for in one battle (its two models')."""
-    return tuple(w.lower() for model in (record.model_a, record.model_b)
-                 for w in names.get(model, ()) if w)
+    return pair_identity_words(names, record.model_a, record.model_b)
 
 
 def ranking_facts(battle: VotedBattle, models: Mapping[str, ModelInfo],
-                  names: Mapping[str, Sequence[str]] | None = None) -> RankingFacts:
+                  names: Mapping[str, Sequence[str]] | None = None, *,
+                  disclosed: bool = False, words: tuple[str, ...] | None = None,
+                  ) -> RankingFacts:
     """What cleaning and ranking need of a battle's texts, computed from its full turns by
-    the functions a full battle goes through, so a battle reduced to its facts is cleaned
-    and ranked exactly as the full one. ``names``: ``identity_names(models)``, when the
-    caller has it (it is the same for every battle)."""
-    record = engine_record(battle, models)
+    the functions a full battle goes through (``engine_record``'s, and the engine's
+    ``discloses_identity``), so a battle reduced to its facts is cleaned and ranked exactly
+    as the full one. ``names``: ``identity_names(models)``, and ``words``: the battle's
+    ``pair_identity_words`` (one tuple shared by every battle of the pair), when the caller
+    has them. ``disclosed``: an answer whose text the turns leave out ("") is known, from
+    its stored mentions, to name a model."""
     names = identity_names(models) if names is None else names
-    assert record.style_a is not None and record.style_b is not None
+    model_b = battle.model_b or ""
+    if words is None:
+        words = pair_identity_words(names, battle.model_a, model_b)
+    if not disclosed and words:  # the engine's rule, on the texts the turns hold
+        disclosed = discloses_identity(BattleRecord(
+            battle_id="", model_a=battle.model_a, model_b=model_b, winner=None,
+            anonymous=False, tstamp=0.0, visitor_id="", ip_hash="",
+            answers_a=tuple(t.answer_a for t in battle.turns),
+            answers_b=tuple(t.answer_b for t in battle.turns),
+            user_turns=tuple(t.prompt for t in battle.turns)), names)
     return RankingFacts(
-        prompt_hash=record.prompt_hash, status_a=record.status_a, status_b=record.status_b,
-        turns=record.turns, identity_words=identity_words(names, record),
-        disclosed=discloses_identity(record, names),
-        style_a=record.style_a, style_b=record.style_b)
+        prompt_hash=prompt_hash(battle), status_a=battle.finish_status("a"),
+        status_b=battle.finish_status("b"), turns=len(battle.turns), identity_words=words,
+        disclosed=disclosed, style_a=_style(battle, "a"), style_b=_style(battle, "b"))
 
 
 def engine_record(battle: VotedBattle, models: Mapping[str, ModelInfo]) -> BattleRecord:

@@ -17,6 +17,7 @@ from app.ranking import StyleCounts, count_style
 from app.ranking.battles import STYLE_VERSION
 
 _WIDTH = len(dataclasses.fields(StyleCounts))
+assert dataclasses.fields(StyleCounts)[0].name == "tokens"
 
 
 def style_to_store(text: str) -> dict[str, Any]:
@@ -32,5 +33,6 @@ def stored_style(stored: Mapping[str, Any] | None, tokens: int | None) -> StyleC
     counts = stored.get("counts")
     if not isinstance(counts, list) or len(counts) != _WIDTH:
         return None
-    style = StyleCounts(*(int(c) for c in counts))
-    return style if tokens is None else dataclasses.replace(style, tokens=int(tokens))
+    if tokens is not None:  # the engine's count (``tokens`` is the first field)
+        return StyleCounts(int(tokens), *(int(c) for c in counts[1:]))
+    return StyleCounts(*(int(c) for c in counts))

@@ -15,7 +15,7 @@ from app.ranking.style import StyleCounts
 FinishStatus = Literal["finished", "failed", "incomplete"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a million of them in a leaderboard run
 class BattleRecord:
     """One battle as exported from the database (texts per turn, oldest first)."""
 
