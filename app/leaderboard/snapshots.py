@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,29 +14,40 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.leaderboard_tables import LeaderboardSnapshot
 from app.db.models import ModelEntry
 from app.leaderboard.compute import OVERALL, LeaderboardRun
-from app.leaderboard.plots import render_svgs
+from app.leaderboard.plots import plots_for, render_plot, render_svgs
 
-BoardPlots = dict[tuple[str, str], dict[str, str]]
+BoardPlots = dict[tuple[str, str], dict[str, str]]  # (kind, slice) → plot → SVG text
 
 
 def render_run_plots(run: LeaderboardRun) -> BoardPlots:
-    """SVG text of every plot of every board (slow: run it in a thread)."""
-    return {(b.kind, b.slice): render_svgs(b.payload) for b in run.boards}
+    """SVG text of every plot of the overall boards (what the page opens on), drawn with
+    the run (slow: run it in a thread). The other boards' plots are drawn when first
+    asked for (``snapshot_plot``): a run over 100 models has some 40 boards, and drawing
+    all their plots took longer than reading and fitting a million battles."""
+    return {(b.kind, b.slice): render_svgs(b.payload) for b in run.boards
+            if b.slice == OVERALL}
+
+
+def _board_plots(payload: dict[str, Any], drawn: dict[str, str] | None) -> dict[str, Any]:
+    """A snapshot's ``plots``: each plot the board has, as SVG text where drawn, else
+    None (drawn on the first request)."""
+    return {name: (drawn or {}).get(name) for name in plots_for(payload)}
 
 
 async def store_run(session: AsyncSession, run: LeaderboardRun, *, source: str = "cli",
                     plots: BoardPlots | None = None, now: datetime | None = None) -> uuid.UUID:
     """One row per (kind, slice), sharing a run id; an empty run stores an empty overall
     board so the page can say when it last looked. ``plots`` from ``render_run_plots``
-    (rendered here when not given)."""
-    plots = render_run_plots(run) if plots is None else plots
+    (rendered here when not given); a board's plots not in it are drawn on request.""" 
+    plots = await asyncio.to_thread(render_run_plots, run) if plots is None else plots
     run_id = uuid.uuid4()
     created = now or datetime.now(UTC)
     boards = run.boards or []
     rows = [
         LeaderboardSnapshot(
             run_id=run_id, created_at=created, cutoff=run.cutoff, kind=b.kind, slice=b.slice,
-            source=source, payload=b.payload, plots=plots[(b.kind, b.slice)],
+            source=source, payload=b.payload,
+            plots=_board_plots(b.payload, plots.get((b.kind, b.slice))),
             cleaning=run.cleaning, code_version=run.code_version, seed=run.params.seed,
             n_battles_total=run.n_total, n_battles_used=b.n_battles,
         )
@@ -117,8 +130,20 @@ async def latest_snapshot(session: AsyncSession, kind: str = "default",
 
 
 async def snapshot_plot(session: AsyncSession, snapshot_id: uuid.UUID, name: str) -> str | None:
+    """A plot of a snapshot as SVG text; None when the board has no such plot. One not
+    drawn with the run (None in ``plots``) is drawn now, in a thread, from the stored
+    payload (the drawing is deterministic) and kept in the row for the next request."""
     snap = await session.get(LeaderboardSnapshot, snapshot_id)
     if snap is None:
         return None
-    value = (snap.plots or {}).get(name)
-    return value if isinstance(value, str) else None
+    plots = snap.plots or {}
+    value = plots.get(name)
+    if isinstance(value, str):
+        return value
+    if name not in plots:
+        return None
+    svg = (await asyncio.to_thread(render_plot, snap.payload, name))["svg"].decode()
+    await session.execute(update(LeaderboardSnapshot).where(
+        LeaderboardSnapshot.id == snapshot_id).values(plots={**plots, name: svg}))
+    await session.commit()
+    return svg
