@@ -20,6 +20,8 @@ from scipy.special import expit, log_expit
 
 from app.ranking import (
     PAIR_FREQUENCY,
+    STYLE_FEATURES,
+    Battles,
     aggregate_pairs,
     fit_bradley_terry,
     fit_online_elo,
@@ -70,11 +72,24 @@ def main() -> None:
     parser.add_argument("--reweight", action="store_true",
                         help="pair-frequency reweighting in Bradley-Terry and style control")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--features", type=int, choices=(4, 6), default=6,
+                        help="style features: 6 = the leaderboard's default (STYLE_FEATURES: "
+                             "emoji and entity counts beside FastChat's four, drawn here "
+                             "without an effect), 4 = FastChat's")
     args = parser.parse_args()
     rw = PAIR_FREQUENCY if args.reweight else None
     rng = np.random.default_rng(0)
     battles = simulate_battles(rng.normal(0, 0.6, N_MODELS), N_BATTLES,
                                style_coef=[0.3, 0.05, 0.1, 0.05], seed=1)
+    if args.features == 6:
+        extra = np.random.default_rng(2)
+        more = [extra.poisson((0.3, 2.0), (N_BATTLES, 2)).astype(np.float64) for _ in "ab"]
+        assert battles.style_a is not None and battles.style_b is not None
+        battles = Battles(battles.models, battles.model_a, battles.model_b, battles.outcome,
+                          tstamp=battles.tstamp,
+                          style_a=np.hstack([battles.style_a, more[0]]),
+                          style_b=np.hstack([battles.style_b, more[1]]),
+                          style_features=STYLE_FEATURES)
     cases: list[tuple[str, float, float, str]] = []
 
     def add(name: str, fn: Callable[[], object], target: str, repeat: int = args.repeat) -> None:
@@ -99,7 +114,7 @@ def main() -> None:
     print()
     print(f"{platform.processor() or platform.machine()}, {N_BATTLES:,} battles, "
           f"{N_MODELS} models, numpy {np.__version__}, reweighting "
-          f"{'pair frequency' if rw else 'off'}")
+          f"{'pair frequency' if rw else 'off'}, {args.features} style features")
     print("| case | wall s | CPU s | target |")
     print("|---|---:|---:|---|")
     for name, wall, cpu, target in cases:

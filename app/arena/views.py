@@ -21,12 +21,18 @@ def names_visible(battle: Battle) -> bool:
 def tokens_per_s(gen: Generation) -> float | None:
     """Decoding speed after the first token (the time to first token is shown apart);
     over the whole latency when no first-token time was recorded."""
-    tokens, total = gen.completion_tokens, gen.latency_ms
-    if not tokens or not total:
+    return decode_speed(gen.completion_tokens, gen.latency_ms, gen.ttft_ms)
+
+
+def decode_speed(tokens: int | None, total_ms: float | None,
+                 ttft_ms: float | None) -> float | None:
+    """``tokens_per_s`` of these stored numbers (the leaderboard's latency column reads
+    millions of them as plain columns)."""
+    if not tokens or not total_ms:
         return None
-    if gen.ttft_ms is not None and tokens > 1 and total > gen.ttft_ms:
-        return round((tokens - 1) / ((total - gen.ttft_ms) / 1000), 1)
-    return round(tokens / (total / 1000), 1)
+    if ttft_ms is not None and tokens > 1 and total_ms > ttft_ms:
+        return round((tokens - 1) / ((total_ms - ttft_ms) / 1000), 1)
+    return round(tokens / (total_ms / 1000), 1)
 
 
 def vote_view(vote: Vote) -> dict[str, Any]:

@@ -6,14 +6,13 @@ in chunks (no texts)."""
 from __future__ import annotations
 
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.arena.views import tokens_per_s
+from app.arena.views import decode_speed
 from app.db.models import Generation
 
 CHUNK = 50_000
@@ -29,16 +28,16 @@ async def model_latency(session: AsyncSession, *, cutoff: datetime | None = None
              .execution_options(yield_per=CHUNK))
     if cutoff is not None:
         query = query.where(Generation.created_at < cutoff)
+    if models is not None:
+        query = query.where(Generation.model.in_(sorted(models)))
     ttft: dict[str, list[float]] = {}
     speed: dict[str, list[float]] = {}
-    result = await session.stream(query)
+    connection = await session.connection()  # Core rows: millions of them at scale
+    result = await connection.stream(query)
     async for part in result.partitions(CHUNK):
         for model, t, total, tokens in part:
-            if models is not None and model not in models:
-                continue
             ttft.setdefault(model, []).append(float(t))
-            rate = tokens_per_s(SimpleNamespace(completion_tokens=tokens, latency_ms=total,
-                                                ttft_ms=t))  # type: ignore[arg-type]
+            rate = decode_speed(tokens, total, t)
             if rate is not None:
                 speed.setdefault(model, []).append(rate)
     out = {}
