@@ -74,16 +74,6 @@ def connect(
     return aioredis.from_url(url, **options)
 
 
-def _stream_events(reply: list | None, cut: int) -> list[QueueEvent]:
-    """XREAD's reply as events; `cut` strips the key prefix off the stream names."""
-    events: list[QueueEvent] = []
-    for stream, messages in reply or []:
-        generation_id = stream[cut:]
-        for message_id, fields in messages:
-            events.append(QueueEvent(generation_id, message_id, json.loads(fields["e"])))
-    return events
-
-
 def _unparsed(response: Any, **_: Any) -> Any:
     """XREAD's reply as the protocol parser gave it. redis-py's own callback turns every
     entry's fields into a dict in Python, which at a thousand streams was a third of the
@@ -199,6 +189,7 @@ class RedisQueue:
         self.stream_maxlen = stream_maxlen
         self.stream_ttl_s = stream_ttl_s
         self._groups: set[str] = set()
+        self.redis.set_response_callback("XREAD", _unparsed)  # read by _raw_stream_events
         self._extend = self.redis.register_script(_EXTEND)
         self._publish_script = self.redis.register_script(_PUBLISH_MANY)
         # Claims read on a client of their own that retries nothing: redis-py retries a
@@ -425,7 +416,7 @@ class RedisQueue:
             reply = await self.redis.xread(streams, block=block_ms or None, count=512)
         except RedisTimeoutError:
             return []
-        return _stream_events(reply, len(self.prefix) + len("gen:"))
+        return _raw_stream_events(_raw_streams(reply), len(self.prefix) + len("gen:"))
 
     def stream_reader(self) -> RedisStreamReader:
         return RedisStreamReader(self)
