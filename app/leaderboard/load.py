@@ -28,7 +28,6 @@ from app.ranking.slices import REFINEMENT
 CHUNK = 5_000
 # Answer ids per text query (bound parameters: PostgreSQL's protocol allows 32,767).
 _TEXTS_PER_QUERY = 5_000
-_STYLE_WIDTH = len(StyleCounts.__dataclass_fields__)
 
 
 class _Answer(Protocol):
@@ -191,17 +190,13 @@ ORDER BY t.battle_id, t.index
 
 
 def _native_style(counts: list[str] | None, tokens: int | None) -> StyleCounts | None:
-    """``stored_style`` of counts PostgreSQL gave as text; None (count the text) for
-    anything but a list of the right length of integers."""
-    if counts is None or len(counts) != _STYLE_WIDTH:
-        return None
+    """``stored_style`` of counts PostgreSQL gave as text (the version checked there);
+    None (count the text) for anything that is not a list of integers of the right
+    length."""
     try:
-        values = [int(c) for c in counts]
+        return stored_style({"version": STYLE_VERSION, "counts": counts}, tokens)
     except ValueError:
         return None
-    if tokens is not None:
-        values[0] = int(tokens)
-    return StyleCounts(*values)
 
 
 async def _answer_rows_postgres(connection: AsyncConnection,
@@ -267,14 +262,9 @@ async def _ranking_turns(
                                   row[10])
     out: dict[uuid.UUID, list[TurnRecord]] = {}
     for (battle_id, _), (row, sides) in sorted(grouped.items(), key=lambda kv: kv[0]):
-        out.setdefault(battle_id, []).append(_turn_of_sides(row[2], row[3], row[4], sides))
+        out.setdefault(battle_id, []).append(
+            _turn(row[2], row[3], row[4], sides, decoded=True))
     return {k: (tuple(v), disclosed.get(k, False)) for k, v in out.items()}
-
-
-def _turn_of_sides(prompt: str, kind: str, refines: int | None,
-                   by_side: Mapping[str, _Side]) -> TurnRecord:
-    """``_turn`` of answers whose style counts are decoded already."""
-    return _turn(prompt, kind, refines, by_side, decoded=True)
 
 
 async def load_ranking_records(
